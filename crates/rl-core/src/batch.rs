@@ -36,7 +36,11 @@ pub struct PolicyBatch {
     pub prompt_mask: Vec<f32>,
     /// Completion ids, `rows × T`, right-padded with the pad id.
     pub completion_ids: Vec<u32>,
-    /// 1 on completion tokens that carry loss, 0 elsewhere, `rows × T`.
+    /// 1 on real completion tokens, 0 on padding, `rows × T` (the attention mask of the
+    /// completion part).
+    pub completion_mask: Vec<f32>,
+    /// 1 on completion tokens that carry loss, 0 elsewhere, `rows × T`; a subset of
+    /// `completion_mask` (rows an estimator dropped and, optionally, truncated rows are 0).
     pub loss_mask: Vec<f32>,
     /// Log-probs of the completion tokens under the sampling (old) policy, `rows × T`.
     pub old_logps: Option<Vec<f32>>,
@@ -94,6 +98,7 @@ impl PolicyBatch {
             prompt_ids: vec![opts.pad_id; rows * p],
             prompt_mask: vec![0.0; rows * p],
             completion_ids: vec![opts.pad_id; rows * t],
+            completion_mask: vec![0.0; rows * t],
             loss_mask: vec![0.0; rows * t],
             old_logps: have_logps.then(|| vec![0.0; rows * t]),
             ref_logps: None,
@@ -108,6 +113,7 @@ impl PolicyBatch {
                 b.prompt_mask[r * p + off..(r + 1) * p].fill(1.0);
                 let n = c.token_ids.len();
                 b.completion_ids[r * t..r * t + n].copy_from_slice(&c.token_ids);
+                b.completion_mask[r * t..r * t + n].fill(1.0);
                 let trained = advantages.keep[r] && (c.finished || !opts.mask_truncated);
                 if trained {
                     b.loss_mask[r * t..r * t + n].fill(1.0);
@@ -149,6 +155,12 @@ impl PolicyBatch {
         check(
             "completion_ids",
             self.completion_ids.len(),
+            n * t,
+            vec![n, t],
+        )?;
+        check(
+            "completion_mask",
+            self.completion_mask.len(),
             n * t,
             vec![n, t],
         )?;
@@ -198,6 +210,7 @@ impl PolicyBatch {
             prompt_ids: take_u(&self.prompt_ids, p),
             prompt_mask: take(&self.prompt_mask, p),
             completion_ids: take_u(&self.completion_ids, t),
+            completion_mask: take(&self.completion_mask, t),
             loss_mask: take(&self.loss_mask, t),
             old_logps: self.old_logps.as_ref().map(|v| take(v, t)),
             ref_logps: self.ref_logps.as_ref().map(|v| take(v, t)),
@@ -303,5 +316,79 @@ impl PolicyTensors {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advantage::AdvantageEstimator;
+    use crate::group::Completion;
+
+    fn group(prompt: Vec<u32>, comps: &[(&[u32], f32, bool)]) -> PromptGroup {
+        PromptGroup {
+            prompt_index: 0,
+            prompt_ids: prompt,
+            completions: comps
+                .iter()
+                .map(|&(ids, reward, finished)| Completion {
+                    token_ids: ids.to_vec(),
+                    logprobs: vec![-0.5; ids.len()],
+                    reward,
+                    finished,
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn layout_pads_prompts_left_and_completions_right() {
+        let groups = vec![
+            group(vec![5, 6, 7], &[(&[1, 2], 1.0, true), (&[3], 0.0, false)]),
+            group(vec![8], &[(&[4, 4, 4], 0.0, true), (&[9], 0.0, true)]),
+        ];
+        let adv = AdvantageEstimator::DrGrpo
+            .compute(&[1.0, 0.0, 0.0, 0.0], 2)
+            .unwrap();
+        let opts = BatchOptions {
+            pad_id: 0,
+            mask_truncated: true,
+        };
+        let b = PolicyBatch::from_groups(&groups, &adv, &opts).unwrap();
+        assert_eq!((b.rows, b.prompt_len, b.completion_len), (4, 3, 3));
+        assert_eq!(&b.prompt_ids[9..12], &[0, 0, 8]);
+        assert_eq!(&b.prompt_mask[9..12], &[0.0, 0.0, 1.0]);
+        assert_eq!(&b.completion_ids[0..3], &[1, 2, 0]);
+        assert_eq!(&b.completion_mask[3..6], &[1.0, 0.0, 0.0]);
+        // The truncated completion keeps its attention but loses its loss.
+        assert_eq!(&b.loss_mask[3..6], &[0.0, 0.0, 0.0]);
+        assert_eq!(b.active_tokens(), 2 + 3 + 1);
+        assert_eq!(b.group_index, vec![0, 0, 1, 1]);
+        assert!(b.old_logps.is_some());
+        let sub = b.select_rows(&[2, 0]).unwrap();
+        assert_eq!(&sub.completion_ids[0..3], &[4, 4, 4]);
+        assert_eq!(sub.advantages, vec![adv.values[2], adv.values[0]]);
+        assert!(matches!(
+            b.select_rows(&[4]),
+            Err(CoreError::ShapeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_batches_are_typed_errors() {
+        let adv = Advantages::default();
+        assert_eq!(
+            PolicyBatch::from_groups(&[], &adv, &BatchOptions::default()),
+            Err(CoreError::EmptyBatch { what: "groups" })
+        );
+        let groups = vec![group(vec![1], &[(&[1], 1.0, true), (&[2], 0.0, true)])];
+        assert!(matches!(
+            PolicyBatch::from_groups(&groups, &adv, &BatchOptions::default()),
+            Err(CoreError::ShapeMismatch {
+                what: "advantages",
+                ..
+            })
+        ));
     }
 }
