@@ -35,9 +35,32 @@ pub enum TrainerError {
         #[source]
         source: serde_json::Error,
     },
+    /// A checkpoint could not be written or read back.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// A batch or example set cannot be trained on.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(String),
     /// An objective or estimator rejected its input.
     #[error(transparent)]
     Core(#[from] rlft_core::CoreError),
+    /// A prompt sampler rejected a call.
+    #[error(transparent)]
+    Sampler(#[from] rlft_samplers::SamplerError),
+    /// A rollout engine failed.
+    #[error(transparent)]
+    Rollout(#[from] rlft_rollout::RolloutError),
+    /// A dataset, verifier or environment failed.
+    #[error(transparent)]
+    Task(#[from] rlft_tasks::TaskError),
+    /// A model could not be built, loaded or saved.
+    #[error(transparent)]
+    Model(#[from] rlft_models::ModelError),
 }
 
 /// Result alias for rlft-trainer.

@@ -2,7 +2,7 @@
 //! (`token_log_probs(..).sum().backward()`), on Flex, batch 8 × 256 tokens, for a tiny
 //! config and a ~50M-parameter Qwen2-shaped config.
 //!
-//! Run: `cargo bench -p rlft-models --bench forward`
+//! Run: `cargo bench -p rlft-benches --bench model_forward`
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

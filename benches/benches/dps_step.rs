@@ -1,6 +1,6 @@
 //! One DPS step (observe 256 prompts, update all, score, select) at N = 1e5, 1e6, 1e7.
 //!
-//! `cargo bench -p rlft-samplers --bench dps_step`
+//! `cargo bench -p rlft-benches --bench dps_step`
 //!
 //! - `dps_step/full`: the paper's setting (full-dataset pool, λ = 0.7, flat prior, B = 256,
 //!   k = 8) after 30 warm-up steps, so scores follow the pattern DPS produces: nearly every
