@@ -40,7 +40,12 @@ fn small_demo_writes_its_summary() {
     }
     // DPS trains 8 prompts × 4 completions per step and screens nothing.
     assert_eq!(s["rollouts"].as_u64(), Some(3 * 8 * 4));
-    for f in ["report.md", "curves.svg", "grpo/metrics.jsonl", "task.jsonl"] {
+    for f in [
+        "report.md",
+        "curves.svg",
+        "grpo/metrics.jsonl",
+        "task.jsonl",
+    ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
     assert_eq!(
