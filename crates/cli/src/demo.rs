@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::module::{Module, ModuleMapper, Param};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::module::Module;
+use burn::tensor::Device;
 use clap::Args;
 use rlft_models::{CausalLm, CharTokenizer, ChatTokenizer, ModelConfig, qwen2};
 use rlft_rollout::{LocalConfig, LocalEngine, RolloutEngine, SamplingParams};
@@ -116,26 +116,6 @@ fn model_config(vocab: usize, eos: u32) -> ModelConfig {
     c
 }
 
-/// Hugging Face's initialisation of a causal LM from scratch: every matrix drawn from
-/// N(0, initializer_range²) (0.02 for Qwen2), norms and biases left as built. Burn's default
-/// Kaiming-uniform init with tied embeddings gives logits of magnitude ~100 at step 0.
-struct NormalInit {
-    std: f64,
-}
-
-impl ModuleMapper for NormalInit {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if D < 2 {
-            return param;
-        }
-        let std = self.std;
-        param.map(|t| {
-            let (shape, device) = (t.shape(), t.device());
-            Tensor::random(shape, Distribution::Normal(0.0, std), &device).require_grad()
-        })
-    }
-}
-
 /// Compact prompt for a character-level model, operands zero-padded to two digits: "07+45=".
 fn compact(item: &TaskItem) -> anyhow::Result<String> {
     let get = |k: &str| {
@@ -206,8 +186,7 @@ fn prepare(args: &DemoArgs) -> anyhow::Result<Prepared> {
     let test_answers: Vec<String> = test.iter().map(|it| target(&it.answer)).collect();
 
     dev.seed(args.seed);
-    let model = CausalLm::new(&model_config(chars.vocab_size(), eos), &dev)
-        .map(&mut NormalInit { std: 0.02 });
+    let model = CausalLm::new(&model_config(chars.vocab_size(), eos), &dev).init_normal(0.02);
     let parameters = model.num_params();
 
     // SFT warm start: `sft_steps` batches of 64, cycling through the training set.

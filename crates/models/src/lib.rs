@@ -37,6 +37,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod generate;
+mod init;
 pub mod llama;
 mod lora;
 mod mask;

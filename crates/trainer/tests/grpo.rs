@@ -5,6 +5,13 @@ use rlft_core::{Completion, PolicyLossConfig, PromptGroup};
 use rlft_models::{CausalLm, qwen2};
 use rlft_trainer::{GrpoConfig, GrpoLearner, LrSchedule, OptimConfig, TrainerError};
 
+/// Tests in this file share the backend's RNG (seeded per test), so they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const VOCAB: usize = 32;
 
 /// Two prompts, four completions each: completions starting with token 7 are rewarded.
@@ -51,7 +58,8 @@ fn logp_first(model: &CausalLm, prompt: &[u32], token: u32, device: &Device) -> 
 
 fn run(cfg: GrpoConfig, updates: usize) -> (f32, f32, f32, f32, Vec<rlft_trainer::StepRecord>) {
     let device = Device::flex().autodiff();
-    let mut model = CausalLm::new(&qwen2::tiny(VOCAB), &device);
+    device.seed(0);
+    let mut model = CausalLm::new(&qwen2::tiny(VOCAB), &device).init_normal(0.02);
     let reference = model.clone();
     let before = (
         logp_first(&model, &[1, 2], 7, &device),
@@ -89,6 +97,7 @@ fn cfg() -> GrpoConfig {
 
 #[test]
 fn rewarded_tokens_gain_probability() {
+    let _serial = serial();
     let (b7, a7, b8, a8, recs) = run(cfg(), 8);
     assert!(a7 > b7 + 0.5, "log p(7) {b7} → {a7}");
     assert!(a8 < b8 - 0.5, "log p(8) {b8} → {a8}");
@@ -100,6 +109,7 @@ fn rewarded_tokens_gain_probability() {
 
 #[test]
 fn several_passes_with_kl_and_clipping_also_learn() {
+    let _serial = serial();
     let c = GrpoConfig {
         num_iterations: 2,
         steps_per_generation: 2,
@@ -118,9 +128,11 @@ fn several_passes_with_kl_and_clipping_also_learn() {
 
 #[test]
 fn inverted_rewards_push_the_other_way() {
+    let _serial = serial();
     // The same test with rewards flipped must fail the first assertion: the sign is real.
     let device = Device::flex().autodiff();
-    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device);
+    device.seed(0);
+    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device).init_normal(0.02);
     let b7 = logp_first(&model, &[1, 2], 7, &device);
     let mut g = groups();
     for grp in &mut g {
@@ -138,8 +150,10 @@ fn inverted_rewards_push_the_other_way() {
 
 #[test]
 fn ragged_groups_and_missing_reference_are_errors() {
+    let _serial = serial();
     let device = Device::flex().autodiff();
-    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device);
+    device.seed(0);
+    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device).init_normal(0.02);
     let mut learner = GrpoLearner::new(cfg(), 1).unwrap();
     let mut g = groups();
     g[1].completions.pop();

@@ -38,7 +38,8 @@ fn fixture(name: &str) -> Fixture {
     let device = Device::flex().autodiff();
     let mut cfg = qwen2::tiny(chars.vocab_size());
     cfg.eos_token_ids = vec![tok.eos_token_id().unwrap()];
-    let model = CausalLm::new(&cfg, &device);
+    device.seed(0);
+    let model = CausalLm::new(&cfg, &device).init_normal(0.02);
     Fixture {
         dir,
         tok_dir,

@@ -4,6 +4,13 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rlft_models::{CausalLm, qwen2};
 use rlft_trainer::{OptimConfig, SftConfig, SftExample, completion_logprobs, sft_batch, sft_train};
 
+/// Tests in this file share the backend's RNG (seeded per test), so they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const VOCAB: usize = 40;
 
 fn examples() -> Vec<SftExample> {
@@ -22,8 +29,10 @@ fn examples() -> Vec<SftExample> {
 
 #[test]
 fn batched_scoring_equals_one_sequence_at_a_time() {
+    let _serial = serial();
     let device = Device::flex();
-    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device);
+    device.seed(0);
+    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device).init_normal(0.02);
     let ex = examples();
     let rows: Vec<&SftExample> = ex.iter().collect();
     let batch = sft_batch(&rows, 0).unwrap();
@@ -63,8 +72,10 @@ fn batched_scoring_equals_one_sequence_at_a_time() {
 
 #[test]
 fn sft_fits_a_small_set() {
+    let _serial = serial();
     let device = Device::flex().autodiff();
-    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device);
+    device.seed(0);
+    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device).init_normal(0.02);
     let cfg = SftConfig {
         epochs: 40,
         batch_size: 2,
@@ -96,8 +107,10 @@ fn sft_fits_a_small_set() {
 
 #[test]
 fn bad_examples_and_configs_are_errors() {
+    let _serial = serial();
     let device = Device::flex().autodiff();
-    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device);
+    device.seed(0);
+    let model = CausalLm::new(&qwen2::tiny(VOCAB), &device).init_normal(0.02);
     let empty_prompt = vec![SftExample {
         prompt_ids: vec![],
         completion_ids: vec![1],
