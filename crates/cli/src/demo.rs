@@ -137,7 +137,7 @@ fn target(answer: &str) -> String {
 /// Everything the GRPO runs share: data, tokenizer, the SFT-warmed model and its accuracy.
 struct Prepared {
     dev: Device,
-    tok_dir: PathBuf,
+    tok: ChatTokenizer,
     eos: u32,
     train_prompts: Vec<Vec<u32>>,
     train_answers: Vec<String>,
@@ -231,26 +231,20 @@ fn prepare(args: &DemoArgs) -> anyhow::Result<Prepared> {
         }
     })?;
     let sft_seconds = t_sft.elapsed().as_secs_f64();
-    let mut p = Prepared {
+    let before = heldout(&tok, &test_prompts, &test_answers, &model)?;
+    let p = Prepared {
         dev,
-        tok_dir,
+        tok,
         eos,
         train_prompts,
         train_answers,
         test_prompts,
         test_answers,
         model,
-        before: EvalReport {
-            prompts: 0,
-            samples: 0,
-            pass1: 0.0,
-            pass_at_k: Default::default(),
-            tokens: 0,
-        },
+        before,
         sft_seconds,
         parameters,
     };
-    p.before = p.heldout(&p.model)?;
     eprintln!(
         "held-out accuracy after SFT: {:.1}% ({} problems, SFT {:.0}s)",
         100.0 * p.before.pass1,
@@ -267,29 +261,38 @@ fn exact(answers: &[String]) -> impl Fn(usize, &str) -> rlft_trainer::Result<(f3
     }
 }
 
-impl Prepared {
-    fn engine(&self, m: &CausalLm) -> rlft_trainer::Result<LocalEngine> {
-        let tok = ChatTokenizer::from_dir(&self.tok_dir)?;
-        Ok(LocalEngine::new(
-            m.valid(),
-            Some(tok),
-            LocalConfig::default(),
-        )?)
-    }
+/// A local engine over the current policy (no graph is built while generating).
+fn engine(tok: &ChatTokenizer, m: &CausalLm) -> rlft_trainer::Result<LocalEngine> {
+    Ok(LocalEngine::new(
+        m.valid(),
+        Some(tok.clone()),
+        LocalConfig::default(),
+    )?)
+}
 
-    /// Greedy held-out accuracy.
+/// Greedy held-out accuracy.
+fn heldout(
+    tok: &ChatTokenizer,
+    prompts: &[Vec<u32>],
+    answers: &[String],
+    m: &CausalLm,
+) -> anyhow::Result<EvalReport> {
+    let prompts: Vec<(usize, Vec<u32>)> = prompts.iter().cloned().enumerate().collect();
+    let rewarder = exact(answers);
+    Ok(evaluate(
+        &engine(tok, m)?,
+        &prompts,
+        &rewarder,
+        &SamplingParams::greedy(6),
+        &[1],
+        256,
+    )?)
+}
+
+impl Prepared {
+    /// Greedy held-out accuracy of `m`.
     fn heldout(&self, m: &CausalLm) -> anyhow::Result<EvalReport> {
-        let prompts: Vec<(usize, Vec<u32>)> =
-            self.test_prompts.iter().cloned().enumerate().collect();
-        let rewarder = exact(&self.test_answers);
-        Ok(evaluate(
-            &self.engine(m)?,
-            &prompts,
-            &rewarder,
-            &SamplingParams::greedy(6),
-            &[1],
-            256,
-        )?)
+        heldout(&self.tok, &self.test_prompts, &self.test_answers, m)
     }
 
     /// Step 5: GRPO from the warm-started model with `sampler`, in `dir` (started afresh).
@@ -334,7 +337,7 @@ impl Prepared {
         };
         let engine = Box::new(
             |m: &CausalLm| -> rlft_trainer::Result<Box<dyn RolloutEngine>> {
-                Ok(Box::new(self.engine(m)?))
+                Ok(Box::new(engine(&self.tok, m)?))
             },
         );
         let mut trainer = OnlineTrainer::open(

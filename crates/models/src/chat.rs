@@ -24,7 +24,7 @@ pub struct ChatTemplateOptions {
 }
 
 /// A compiled chat template.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChatTemplate {
     env: Environment<'static>,
 }

@@ -22,7 +22,7 @@ const SPECIAL_NAMES: [&str; 6] = [
 ];
 
 /// A Hugging Face tokenizer with its special tokens and chat template.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChatTokenizer {
     tokenizer: tokenizers::Tokenizer,
     path: PathBuf,

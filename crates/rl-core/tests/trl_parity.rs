@@ -57,6 +57,24 @@ fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
+/// The logits `[B, T, V]` and targets `[B, T]` of a log-prob case.
+fn logprob_inputs(case: &Value) -> (Tensor<3>, Tensor<2, Int>) {
+    let (logits, shape) = flat(&case["logits"]);
+    let logits = Tensor::<3>::from_data(
+        TensorData::new(logits, [shape[0], shape[1], shape[2]]),
+        &dev(),
+    );
+    let (targets, tshape) = flat(&case["targets"]);
+    let targets = Tensor::<2, Int>::from_data(
+        TensorData::new(
+            targets.iter().map(|&x| x as i64).collect::<Vec<_>>(),
+            [tshape[0], tshape[1]],
+        ),
+        &dev(),
+    );
+    (logits, targets)
+}
+
 fn aggregation(case: &Value) -> LossAggregation {
     match case["loss_type"].as_str().unwrap() {
         "grpo" => LossAggregation::Grpo,
@@ -206,19 +224,7 @@ fn torch_logprobs_match() {
     let fx = fixture("trl_parity.json");
     for case in fx["logprob_cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let (logits, shape) = flat(&case["logits"]);
-        let logits = Tensor::<3>::from_data(
-            TensorData::new(logits, [shape[0], shape[1], shape[2]]),
-            &dev(),
-        );
-        let (targets, tshape) = flat(&case["targets"]);
-        let targets = Tensor::<2, Int>::from_data(
-            TensorData::new(
-                targets.iter().map(|&x| x as i64).collect::<Vec<_>>(),
-                [tshape[0], tshape[1]],
-            ),
-            &dev(),
-        );
+        let (logits, targets) = logprob_inputs(case);
         let got = read(token_logprobs(logits, targets, f(&case["temperature"])).unwrap());
         // Against torch.log_softmax, every case. TRL's `selective_log_softmax` computes
         // x_t − logsumexp(x) without shifting, which at logits of ±1e4 loses up to 4e-4 to f32
@@ -445,20 +451,8 @@ fn trl_logprob_gradient_and_entropy_match() {
     let fx = fixture("trl_parity.json");
     for case in fx["logprob_cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let (logits, shape) = flat(&case["logits"]);
-        let logits = Tensor::<3>::from_data(
-            TensorData::new(logits, [shape[0], shape[1], shape[2]]),
-            &dev(),
-        )
-        .require_grad();
-        let (targets, tshape) = flat(&case["targets"]);
-        let targets = Tensor::<2, Int>::from_data(
-            TensorData::new(
-                targets.iter().map(|&x| x as i64).collect::<Vec<_>>(),
-                [tshape[0], tshape[1]],
-            ),
-            &dev(),
-        );
+        let (logits, targets) = logprob_inputs(case);
+        let logits = logits.require_grad();
         let temperature = f(&case["temperature"]);
         let lp = token_logprobs(logits.clone(), targets, temperature).unwrap();
         let grad = read(logits.grad(&lp.sum().backward()).unwrap());
