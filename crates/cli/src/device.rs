@@ -4,9 +4,13 @@ use burn::tensor::Device;
 use clap::ValueEnum;
 
 /// A compute backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// CPU, pure Rust (feature `flex`, default).
+    #[default]
     Flex,
     /// GPU through wgpu (feature `wgpu`).
     Wgpu,

@@ -1,9 +1,14 @@
 //! `rlft`: the command line of rlft.
 
+mod common;
 mod demo;
 mod device;
+mod eval;
 mod score;
+mod serve;
+mod sft;
 mod simulate;
+mod train;
 
 use std::path::PathBuf;
 
@@ -19,6 +24,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// GRPO-family RL on a Hugging Face checkpoint and a JSONL dataset, from a TOML config
+    /// (any sampler and verifier, full or LoRA, resumable, exports safetensors).
+    Train(train::TrainArgs),
+    /// Supervised (or weighted) finetuning of a checkpoint on prompt / completion pairs.
+    Sft(sft::SftArgs),
+    /// pass@1 and pass@k of a checkpoint on a JSONL dataset.
+    Eval(eval::EvalArgs),
+    /// Serve a checkpoint with the OpenAI-compatible API.
+    Serve(serve::ServeArgs),
     /// From nothing: generate an arithmetic task, warm-start a tiny model with SFT, run GRPO
     /// with DPS, and report held-out accuracy before and after.
     Demo(demo::DemoArgs),
@@ -28,9 +42,23 @@ enum Command {
     Score(score::ScoreArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain on one report: "error: config run.toml: invalid config value …".
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Train(args) => println!("{}", train::run(&args)?.display()),
+        Command::Sft(args) => println!("{}", sft::run(&args)?.display()),
+        Command::Eval(args) => println!("{}", eval::run(&args)?),
+        Command::Serve(args) => serve::run(&args)?,
         Command::Demo(args) => {
             let summary_path: PathBuf = demo::run(&args)?;
             println!("{}", summary_path.display());

@@ -352,6 +352,43 @@ impl CausalLm {
         targets: Tensor<2, Int>,
         temperature: f64,
     ) -> Tensor<2> {
+        self.score_chunks(input_ids, attention_mask, targets, temperature, None)
+            .0
+    }
+
+    /// [`CausalLm::token_log_probs`] plus the entropy of softmax(logits / temperature) at
+    /// every position, `[batch, seq]`, computed in the same 64-position chunks (TRL's
+    /// `entropy_from_logits`). With `entropy_grad` false the entropy is detached (a metric and
+    /// no extra graph); true keeps it differentiable (an entropy bonus).
+    ///
+    /// # Panics
+    /// As [`CausalLm::token_log_probs`].
+    pub fn token_log_probs_and_entropy(
+        &self,
+        input_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+        targets: Tensor<2, Int>,
+        temperature: f64,
+        entropy_grad: bool,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let (lp, h) = self.score_chunks(
+            input_ids,
+            attention_mask,
+            targets,
+            temperature,
+            Some(entropy_grad),
+        );
+        (lp, h.expect("entropy requested"))
+    }
+
+    fn score_chunks(
+        &self,
+        input_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+        targets: Tensor<2, Int>,
+        temperature: f64,
+        entropy: Option<bool>,
+    ) -> (Tensor<2>, Option<Tensor<2>>) {
         assert!(temperature > 0.0, "temperature must be positive");
         assert_eq!(
             targets.dims(),
@@ -361,6 +398,7 @@ impl CausalLm {
         let hidden = self.hidden_states(input_ids, attention_mask, None);
         let [batch, seq, _] = hidden.dims();
         let mut parts = Vec::with_capacity(seq.div_ceil(LOG_PROB_CHUNK));
+        let mut ent = Vec::new();
         let mut start = 0;
         while start < seq {
             let len = LOG_PROB_CHUNK.min(seq - start);
@@ -375,6 +413,16 @@ impl CausalLm {
             let max = logits.clone().max_dim(2).detach();
             let shifted = logits - max;
             let lse = shifted.clone().exp().sum_dim(2).log();
+            if let Some(grad) = entropy {
+                // H = lse − Σ p · shifted, p = exp(shifted − lse).
+                let (x, l) = if grad {
+                    (shifted.clone(), lse.clone())
+                } else {
+                    (shifted.clone().detach(), lse.clone().detach())
+                };
+                let p = (x.clone() - l.clone()).exp();
+                ent.push((l - (p * x).sum_dim(2)).reshape([batch, len]));
+            }
             let t = targets
                 .clone()
                 .narrow(1, start, len)
@@ -382,7 +430,7 @@ impl CausalLm {
             parts.push((shifted.gather(2, t) - lse).reshape([batch, len]));
             start += len;
         }
-        Tensor::cat(parts, 1)
+        (Tensor::cat(parts, 1), entropy.map(|_| Tensor::cat(ent, 1)))
     }
 }
 

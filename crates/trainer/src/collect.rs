@@ -121,3 +121,48 @@ pub fn collect_step(
         }
     }
 }
+
+/// A [`Rewarder`] from any [`Verifier`](rlft_tasks::Verifier) and the task items the prompt
+/// indices refer to: reward = the verdict's score, correct = its `correct`.
+///
+/// ```
+/// use rlft_tasks::{ExactMatch, TaskItem};
+/// use rlft_trainer::{Rewarder, VerifierRewarder};
+///
+/// let items = vec![TaskItem::new("a", "1+1=", "2")];
+/// let r = VerifierRewarder::new(ExactMatch::default(), items);
+/// assert_eq!(r.score(0, "<answer>2</answer>")?, (1.0, true));
+/// assert_eq!(r.score(0, "<answer>3</answer>")?, (0.0, false));
+/// assert!(r.score(1, "2").is_err()); // no item 1
+/// # Ok::<(), rlft_trainer::TrainerError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct VerifierRewarder<V> {
+    verifier: V,
+    items: Vec<rlft_tasks::TaskItem>,
+}
+
+impl<V: rlft_tasks::Verifier> VerifierRewarder<V> {
+    /// Scores prompt `i` against `items[i]` with `verifier`.
+    pub fn new(verifier: V, items: Vec<rlft_tasks::TaskItem>) -> Self {
+        Self { verifier, items }
+    }
+
+    /// The task items, indexed by prompt index.
+    pub fn items(&self) -> &[rlft_tasks::TaskItem] {
+        &self.items
+    }
+}
+
+impl<V: rlft_tasks::Verifier> Rewarder for VerifierRewarder<V> {
+    fn score(&self, prompt_index: usize, text: &str) -> Result<(f32, bool)> {
+        let item = self.items.get(prompt_index).ok_or_else(|| {
+            TrainerError::InvalidBatch(format!(
+                "prompt index {prompt_index} out of range for {} task items",
+                self.items.len()
+            ))
+        })?;
+        let v = self.verifier.verify(item, text)?;
+        Ok((v.score as f32, v.correct))
+    }
+}

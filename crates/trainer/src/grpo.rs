@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainerError};
 use crate::metrics::StepRecord;
 use crate::optim::{OptimConfig, clip_grad_norm};
-use crate::policy::completion_logprobs;
+use crate::policy::{completion_logprobs, completion_logprobs_and_entropy};
 
 /// Settings of the policy update. Defaults follow TRL 1.16's `GRPOConfig` where it has one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,7 +99,7 @@ impl GrpoConfig {
 /// The policy-update state: optimiser moments and the step counter.
 pub struct GrpoLearner {
     cfg: GrpoConfig,
-    objective: rlft_core::PolicyLoss,
+    objective: Box<dyn Objective>,
     optimizer: ModuleOptimizer,
     step: usize,
     total_steps: usize,
@@ -122,8 +122,24 @@ impl GrpoLearner {
     /// [`TrainerError::Config`] from [`GrpoConfig::validate`].
     pub fn new(cfg: GrpoConfig, total_steps: usize) -> Result<Self> {
         cfg.validate()?;
+        let objective = Box::new(cfg.loss.clone().init()?);
+        Self::with_objective(cfg, total_steps, objective)
+    }
+
+    /// A learner that minimises `objective` instead of the one `cfg.loss` describes. The rest
+    /// of `cfg` still applies; `cfg.loss.beta > 0` still asks for reference log-probs (set it
+    /// when `objective` reads them).
+    ///
+    /// # Errors
+    /// [`TrainerError::Config`] from [`GrpoConfig::validate`].
+    pub fn with_objective(
+        cfg: GrpoConfig,
+        total_steps: usize,
+        objective: Box<dyn Objective>,
+    ) -> Result<Self> {
+        cfg.validate()?;
         Ok(Self {
-            objective: cfg.loss.clone().init()?,
+            objective,
             optimizer: cfg.optim.adamw(),
             cfg,
             step: 0,
@@ -229,11 +245,19 @@ impl GrpoLearner {
                 let mut loss_step = 0.0;
                 for micro in micros {
                     let mb = batch.select_rows(micro)?;
-                    let logps = completion_logprobs(&model, &mb, temp, device)?;
+                    let (logps, entropy) = completion_logprobs_and_entropy(
+                        &model,
+                        &mb,
+                        temp,
+                        device,
+                        cfg.loss.entropy_coef != 0.0,
+                    )?;
                     let tensors = mb.to_tensors(device)?;
-                    let out = self
-                        .objective
-                        .compute(ObjectiveInput::new(logps, &tensors).with_scale(scale))?;
+                    let out = self.objective.compute(
+                        ObjectiveInput::new(logps, &tensors)
+                            .with_scale(scale)
+                            .with_entropy(entropy),
+                    )?;
                     loss_step += out.loss.clone().into_scalar::<f32>() as f64;
                     for (name, v) in out.metrics.read() {
                         if v.is_finite() {

@@ -36,7 +36,7 @@ mod policy;
 mod sft;
 
 pub use atomic::{write_atomic, write_json_atomic};
-pub use collect::{Collected, Rewarder, collect_step};
+pub use collect::{Collected, Rewarder, VerifierRewarder, collect_step};
 pub use error::{Result, TrainerError};
 pub use eval::{EvalReport, evaluate};
 pub use grpo::{GrpoConfig, GrpoLearner};
@@ -46,5 +46,5 @@ pub use online::{
 };
 pub use optim::{LrSchedule, OptimConfig, clip_grad_norm};
 pub use passk::pass_at_k;
-pub use policy::completion_logprobs;
+pub use policy::{completion_logprobs, completion_logprobs_and_entropy};
 pub use sft::{SftConfig, SftExample, sft_batch, sft_train};

@@ -28,7 +28,9 @@ pub struct OnlineConfig {
     /// Run seed: prompt selection and sampling of step t use seeds derived from (seed, t), so
     /// a resumed run repeats them. Default 0.
     pub seed: u64,
-    /// Generation settings (n is set by the sampler). Default [`SamplingParams::default`].
+    /// Generation settings. `n` is the group size the sampler was built with (the sampler
+    /// sets the rollouts of each request). Default [`SamplingParams::default`] with n = 8
+    /// (TRL's `num_generations`).
     pub sampling: SamplingParams,
     /// The policy update.
     pub grpo: GrpoConfig,
@@ -43,7 +45,10 @@ impl Default for OnlineConfig {
         Self {
             steps: 100,
             seed: 0,
-            sampling: SamplingParams::default(),
+            sampling: SamplingParams {
+                n: 8,
+                ..SamplingParams::default()
+            },
             grpo: GrpoConfig::default(),
             checkpoint_every: 10,
             keep_checkpoints: 2,

@@ -21,6 +21,34 @@ pub fn completion_logprobs(
     temperature: f64,
     device: &Device,
 ) -> Result<Tensor<2>> {
+    let (ids, mask, targets) = inputs(batch, device)?;
+    let all = model.token_log_probs(ids, mask, targets, temperature);
+    Ok(all.narrow(1, batch.prompt_len - 1, batch.completion_len))
+}
+
+/// [`completion_logprobs`] and the policy's entropy at the same positions, `[B, T]`, from the
+/// same forward pass. The entropy is detached unless `entropy_grad` (an entropy bonus).
+///
+/// # Errors
+/// As [`completion_logprobs`].
+pub fn completion_logprobs_and_entropy(
+    model: &CausalLm,
+    batch: &PolicyBatch,
+    temperature: f64,
+    device: &Device,
+    entropy_grad: bool,
+) -> Result<(Tensor<2>, Tensor<2>)> {
+    let (ids, mask, targets) = inputs(batch, device)?;
+    let (lp, h) = model.token_log_probs_and_entropy(ids, mask, targets, temperature, entropy_grad);
+    let (p, t) = (batch.prompt_len, batch.completion_len);
+    Ok((lp.narrow(1, p - 1, t), h.narrow(1, p - 1, t)))
+}
+
+/// Token ids, attention mask and next-token targets of prompt ‖ completion rows.
+fn inputs(
+    batch: &PolicyBatch,
+    device: &Device,
+) -> Result<(Tensor<2, Int>, Tensor<2, Int>, Tensor<2, Int>)> {
     batch
         .validate()
         .map_err(|e| TrainerError::InvalidBatch(e.to_string()))?;
@@ -51,6 +79,5 @@ pub fn completion_logprobs(
         ids.extend(row_ids);
     }
     let int = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [b, w]), device);
-    let all = model.token_log_probs(int(ids), int(mask), int(targets), temperature);
-    Ok(all.narrow(1, p - 1, t))
+    Ok((int(ids), int(mask), int(targets)))
 }

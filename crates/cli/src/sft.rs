@@ -1,0 +1,239 @@
+//! `rlft sft --config sft.toml`: supervised (or weighted, DRIFT-style) finetuning of a Hugging
+//! Face checkpoint on a JSONL file of prompt / completion pairs, exporting safetensors.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use rlft_models::ChatTokenizer;
+use rlft_trainer::{MetricsLog, SftConfig, SftExample, sft_train, write_json_atomic};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::common::{
+    ModelSection, Progress, PromptFormat, encode_prompt, export, load_toml, resolve,
+};
+use crate::device::{Backend, device};
+
+/// Options of `rlft sft`.
+#[derive(Args, Debug, Clone)]
+pub struct SftArgs {
+    /// The run's TOML config (format: docs/cli.md).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Run directory, overriding the config's `out` (relative to the current directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The TOML file of `rlft sft`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftFile {
+    /// Run directory (relative to the config file).
+    pub out: PathBuf,
+    /// `flex` (default), `wgpu` or `cuda`, as compiled in.
+    #[serde(default)]
+    pub device: Backend,
+    /// The checkpoint to finetune.
+    pub model: ModelSection,
+    /// The examples.
+    pub data: SftData,
+    /// Epochs, batch size, accumulation, optimiser, loss normalisation, seed.
+    #[serde(default)]
+    pub sft: SftConfig,
+}
+
+/// `[data]` of `sft`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftData {
+    /// The JSONL file.
+    pub path: PathBuf,
+    /// Field holding the prompt. Default `prompt`.
+    #[serde(default = "prompt")]
+    pub prompt_field: String,
+    /// Field holding the target completion. Default `completion`.
+    #[serde(default = "completion")]
+    pub completion_field: String,
+    /// Field holding a per-example weight (DRIFT's normalised exp(R/β)); absent: weight 1.
+    #[serde(default)]
+    pub weight_field: Option<String>,
+    /// `chat` (default) or `raw`.
+    #[serde(default)]
+    pub format: PromptFormat,
+    /// System message for the chat format.
+    #[serde(default)]
+    pub system_prompt: Option<String>,
+    /// Longest prompt + completion, in tokens; a longer example is an error naming its line.
+    /// Default 2048.
+    #[serde(default = "max_tokens")]
+    pub max_tokens: usize,
+}
+
+fn prompt() -> String {
+    "prompt".into()
+}
+
+fn completion() -> String {
+    "completion".into()
+}
+
+fn max_tokens() -> usize {
+    2048
+}
+
+/// What `summary.json` of an SFT run holds.
+#[derive(Debug, Serialize)]
+pub struct SftSummary {
+    /// Examples trained on.
+    pub examples: usize,
+    /// Optimiser steps.
+    pub steps: usize,
+    /// NLL of the first and last step.
+    pub nll_first: f64,
+    /// NLL of the last step.
+    pub nll_last: f64,
+    /// Seconds.
+    pub seconds: f64,
+    /// The exported Hugging Face checkpoint.
+    pub model: PathBuf,
+}
+
+/// Reads the examples, naming the line and field of anything malformed.
+fn read_examples(
+    data: &SftData,
+    path: &std::path::Path,
+    tok: &ChatTokenizer,
+    eos: u32,
+) -> anyhow::Result<Vec<SftExample>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{n}", path.display());
+        let row: serde_json::Map<String, Value> =
+            serde_json::from_str(line).with_context(|| format!("{}: not a JSON object", at()))?;
+        let field = |name: &str| -> anyhow::Result<&str> {
+            match row.get(name) {
+                Some(Value::String(s)) => Ok(s),
+                Some(other) => bail!("{}: field `{name}` must be a string, got {other}", at()),
+                None => bail!("{}: missing field `{name}`", at()),
+            }
+        };
+        let p = field(&data.prompt_field)?;
+        let c = field(&data.completion_field)?;
+        let weight = match &data.weight_field {
+            None => 1.0,
+            Some(w) => match row.get(w).and_then(Value::as_f64) {
+                Some(x) if x.is_finite() && x >= 0.0 => x as f32,
+                Some(x) => bail!("{}: field `{w}` must be finite and ≥ 0, got {x}", at()),
+                None => bail!("{}: field `{w}` missing or not a number", at()),
+            },
+        };
+        let prompt_ids =
+            encode_prompt(tok, data.format, data.system_prompt.as_deref(), p).with_context(at)?;
+        let mut completion_ids = tok.encode(c, false).with_context(at)?;
+        completion_ids.push(eos);
+        if prompt_ids.len() + completion_ids.len() > data.max_tokens {
+            bail!(
+                "{}: {} tokens, more than data.max_tokens = {}",
+                at(),
+                prompt_ids.len() + completion_ids.len(),
+                data.max_tokens
+            );
+        }
+        out.push(SftExample {
+            prompt_ids,
+            completion_ids,
+            weight,
+        });
+    }
+    if out.is_empty() {
+        bail!("{}: no examples", path.display());
+    }
+    Ok(out)
+}
+
+/// Runs `rlft sft` and returns the path of `summary.json`.
+pub fn run(args: &SftArgs) -> anyhow::Result<PathBuf> {
+    let t0 = Instant::now();
+    let file: SftFile = load_toml(&args.config)?;
+    let mut cfg = file.sft.clone();
+    cfg.validate()
+        .with_context(|| format!("config {}", args.config.display()))?;
+    let out = match &args.out {
+        Some(o) => o.clone(),
+        None => resolve(&args.config, &file.out),
+    };
+    let dev = device(file.device)?.autodiff();
+    let (model, tok) = file.model.load(&args.config, &dev)?;
+    let eos = model
+        .config()
+        .eos_token_ids
+        .first()
+        .copied()
+        .or_else(|| tok.eos_token_id())
+        .context("the model has no EOS token (config.json eos_token_id or tokenizer eos_token)")?;
+    if let Some(pad) = tok.pad_token_id() {
+        cfg.pad_id = pad;
+    }
+    let data_path = resolve(&args.config, &file.data.path);
+    let examples = read_examples(&file.data, &data_path, &tok, eos)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    write_json_atomic(&out.join("config.json"), &file)?;
+    let per_epoch = examples
+        .len()
+        .div_ceil(cfg.batch_size)
+        .div_ceil(cfg.grad_accum_steps);
+    let total = per_epoch * cfg.epochs;
+    eprintln!(
+        "rlft sft: {} examples, {} epochs, {} optimiser steps → {}",
+        examples.len(),
+        cfg.epochs,
+        total,
+        out.display()
+    );
+    let mut log = MetricsLog::open(&out.join("metrics.jsonl"), 0)?;
+    let bar = Progress::new("sft", 0, total as u64);
+    let (mut first, mut last, mut steps) = (f64::NAN, f64::NAN, 0);
+    let mut log_err = None;
+    let model = sft_train(model, &examples, &cfg, &dev, |r| {
+        let nll = r.get("nll").unwrap_or(f64::NAN);
+        if steps == 0 {
+            first = nll;
+        }
+        last = nll;
+        steps += 1;
+        if let Err(e) = log.append(r) {
+            log_err.get_or_insert(e);
+        }
+        bar.set(steps as u64, format!("nll {nll:.4}"));
+    })?;
+    bar.finish();
+    if let Some(e) = log_err {
+        return Err(e.into());
+    }
+    let final_dir = out.join("final");
+    export(&model, &resolve(&args.config, &file.model.path), &final_dir)?;
+    let summary = SftSummary {
+        examples: examples.len(),
+        steps,
+        nll_first: first,
+        nll_last: last,
+        seconds: t0.elapsed().as_secs_f64(),
+        model: final_dir,
+    };
+    eprintln!(
+        "sft: nll {:.4} → {:.4} in {steps} steps, {:.0}s",
+        first, last, summary.seconds
+    );
+    let path = out.join("summary.json");
+    write_json_atomic(&path, &summary)?;
+    Ok(path)
+}
