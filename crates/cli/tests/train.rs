@@ -353,3 +353,30 @@ fn bad_configs_are_errors_that_name_the_field() {
     ]);
     assert!(err.contains("model.path"), "{err}");
 }
+
+#[test]
+fn the_example_configs_in_the_repository_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/configs");
+    let out = tmp("example-configs");
+    let train = out.join("train");
+    let printed = rlft_ok(&[
+        "train",
+        "--config",
+        root.join("train.toml").to_str().unwrap(),
+        "--out",
+        train.to_str().unwrap(),
+    ]);
+    assert!(printed.trim().ends_with("summary.json"), "{printed}");
+    let s = json(&train.join("summary.json"));
+    assert_eq!(s["steps"], 4);
+    assert!(s["eval_after"]["pass_at_k"]["4"].is_number(), "{s}");
+    let sft = out.join("sft");
+    rlft_ok(&[
+        "sft",
+        "--config",
+        root.join("sft.toml").to_str().unwrap(),
+        "--out",
+        sft.to_str().unwrap(),
+    ]);
+    assert!(sft.join("final/model.safetensors").exists());
+}

@@ -89,6 +89,59 @@ fn token_log_probs_match_transformers() {
 }
 
 #[test]
+fn entropy_matches_the_entropy_of_transformers_logits() {
+    let device = Device::flex();
+    let temp = 0.7;
+    for arch in ARCHS {
+        let model = load(arch, &device);
+        let exp = Expected::load(arch);
+        let ids = exp.get("right.input_ids");
+        let mask = exp.get("right.attention_mask");
+        let targets = exp.get("logprobs.targets");
+        let logits = exp.get("right.logits");
+        let (lp, h) = model.token_log_probs_and_entropy(
+            ids.ints(&device),
+            mask.ints(&device),
+            targets.ints(&device),
+            temp,
+            false,
+        );
+        let alone = model.token_log_probs(
+            ids.ints(&device),
+            mask.ints(&device),
+            targets.ints(&device),
+            temp,
+        );
+        assert_eq!(floats(lp), floats(alone), "{arch}: log-probs changed");
+        let h = floats(h);
+        // H = −Σ p log p of softmax(logits / T), in f64, at every real position.
+        let v = logits.shape[2];
+        let mut worst = 0.0f64;
+        for (p, &m) in mask.i.iter().enumerate() {
+            if m == 0 {
+                continue;
+            }
+            let row: Vec<f64> = logits.f[p * v..(p + 1) * v]
+                .iter()
+                .map(|&x| x as f64 / temp)
+                .collect();
+            let mx = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = row.iter().map(|x| (x - mx).exp()).sum();
+            let want: f64 = -row
+                .iter()
+                .map(|x| {
+                    let lp = x - mx - z.ln();
+                    lp.exp() * lp
+                })
+                .sum::<f64>();
+            worst = worst.max((h[p] as f64 - want).abs());
+        }
+        eprintln!("{arch} entropy: max |d| = {worst:e}");
+        assert!(worst <= TOL as f64, "{arch} entropy differs by {worst}");
+    }
+}
+
+#[test]
 fn kv_cache_decoding_equals_full_forward() {
     let device = Device::flex();
     for arch in ARCHS {

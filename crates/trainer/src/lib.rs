@@ -1,12 +1,17 @@
 //! # rlft-trainer
 //!
-//! Assembles the rlft crates into training loops. This first part holds the pieces every loop
-//! shares, each usable alone:
+//! Assembles the rlft crates into training loops: [`OnlineTrainer`] (sampler → engine →
+//! rewarder → [`GrpoLearner`], with exact checkpoint / resume), [`sft_train`] and
+//! [`evaluate`]. Every part comes in through a trait, so a custom loop can call
+//! [`collect_step`] and [`GrpoLearner::update`] itself (see `examples/custom_trainer.rs`), score
+//! with any verifier through [`VerifierRewarder`], or minimise any objective through
+//! [`GrpoLearner::with_objective`]. The pieces, each usable alone:
 //!
 //! - [`OptimConfig`]: AdamW with torch's defaults, [`clip_grad_norm`] with one global norm (torch
 //!   `clip_grad_norm_`, TRL `max_grad_norm`) and Hugging Face's learning-rate schedules.
 //! - [`MetricsLog`] / [`StepRecord`]: the per-step JSONL log (resume-safe) and [`svg_chart`].
-//! - [`completion_logprobs`]: a [`rlft_core::PolicyBatch`] scored by an [`rlft_models::CausalLm`].
+//! - [`completion_logprobs`] / [`completion_logprobs_and_entropy`]: a
+//!   [`rlft_core::PolicyBatch`] scored by an [`rlft_models::CausalLm`].
 //! - [`GrpoLearner`]: the policy update of online RL (advantages, old / reference log-probs,
 //!   μ passes, mini-batches, accumulation, global-norm clipping, AdamW, schedule).
 //! - [`sft_train`]: supervised (or DRIFT-weighted) finetuning on the same step machinery.
