@@ -380,3 +380,63 @@ fn the_example_configs_in_the_repository_run() {
     ]);
     assert!(sft.join("final/model.safetensors").exists());
 }
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_to_the_uninterrupted_result() {
+    let a = toy_dir("kill-a");
+    let b = toy_dir("kill-b");
+    let steps = 30;
+    let cfg_a = toy_config(&a, steps, "");
+    let cfg_b = toy_config(&b, steps, "");
+    rlft_ok(&["train", "--config", cfg_a.to_str().unwrap()]);
+
+    // SIGKILL the second run once it has logged a few steps, wherever it is (mid-step,
+    // mid-checkpoint, mid-metrics line).
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rlft"))
+        .args(["train", "--config", cfg_b.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = b.join("run/metrics.jsonl");
+    let t0 = std::time::Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(&log).map_or(0, |s| s.lines().count());
+        if lines >= 7 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(t0.elapsed().as_secs() < 120, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let logged = std::fs::read_to_string(&log).map_or(0, |s| s.lines().count());
+    assert!(logged < steps, "killed too late: {logged} steps logged");
+    assert!(!b.join("run/final").exists());
+
+    rlft_ok(&["train", "--config", cfg_b.to_str().unwrap()]);
+    let strip = |v: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        v.into_iter()
+            .map(|mut r| {
+                r.as_object_mut()
+                    .unwrap()
+                    .retain(|k, _| !k.contains("per_s") && k != "seconds");
+                r
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(jsonl(&a.join("run/metrics.jsonl"))),
+        strip(jsonl(&b.join("run/metrics.jsonl")))
+    );
+    assert!(
+        tensors(&a.join("run/final/model.safetensors"))
+            == tensors(&b.join("run/final/model.safetensors")),
+        "the killed and resumed run exported different weights"
+    );
+}
