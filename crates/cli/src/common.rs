@@ -5,12 +5,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use burn::module::Module;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use rlft_models::{
     CausalLm, ChatMessage, ChatTemplateOptions, ChatTokenizer, ExportOptions, LORA_TARGETS,
     LoadOptions, LoraConfig,
 };
+use rlft_rollout::{LocalConfig, LocalEngine, SamplingParams};
 use rlft_tasks::{Dataset, DatasetConfig, SplitConfig, TaskItem};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -63,14 +65,68 @@ fn all_targets() -> Vec<String> {
     LORA_TARGETS.iter().map(|s| s.to_string()).collect()
 }
 
+/// The run directory: `--out` if given (relative to the current directory), else the
+/// config's `out` (relative to the config file).
+pub fn out_dir(cli_out: Option<&Path>, config: &Path, file_out: &Path) -> PathBuf {
+    cli_out.map_or_else(|| resolve(config, file_out), Path::to_path_buf)
+}
+
+/// The tokenizer and the model (f32, on `dev`) of a Hugging Face checkpoint directory.
+pub fn load_checkpoint(dir: &Path, dev: &Device) -> anyhow::Result<(CausalLm, ChatTokenizer)> {
+    let tok = ChatTokenizer::from_dir(dir)
+        .with_context(|| format!("model {}: tokenizer", dir.display()))?;
+    let model = CausalLm::from_pretrained(dir, dev, LoadOptions::default())
+        .with_context(|| format!("model {}: weights", dir.display()))?;
+    Ok((model, tok))
+}
+
+/// A local engine over the current policy (`valid()`: no graph is built while generating).
+pub fn local_engine(
+    tok: &ChatTokenizer,
+    cfg: &LocalConfig,
+    m: &CausalLm,
+) -> rlft_trainer::Result<LocalEngine> {
+    Ok(LocalEngine::new(m.valid(), Some(tok.clone()), cfg.clone())?)
+}
+
+/// Checks evaluation settings: n ≥ 1, every k in 1..=n, temperature finite and ≥ 0. `names`
+/// spell the three settings as the user wrote them (config keys or flags).
+pub fn check_eval(
+    n: usize,
+    ks: &[usize],
+    temperature: f32,
+    names: [&str; 3],
+) -> anyhow::Result<()> {
+    let [n_name, k_name, t_name] = names;
+    if n == 0 {
+        bail!("invalid value for {n_name}: must be ≥ 1, got 0");
+    }
+    if let Some(&k) = ks.iter().find(|&&k| k == 0 || k > n) {
+        bail!("invalid value for {k_name}: each k must be in 1..={n_name} = {n}, got {k_name} {k}");
+    }
+    if !(temperature.is_finite() && temperature >= 0.0) {
+        bail!("invalid value for {t_name}: must be finite and ≥ 0, got {temperature}");
+    }
+    Ok(())
+}
+
+/// `base` set up for evaluation: `n` samples per prompt at `temperature`, greedy when it is 0.
+pub fn eval_params(base: SamplingParams, n: usize, temperature: f32, seed: u64) -> SamplingParams {
+    SamplingParams {
+        n,
+        temperature: if temperature == 0.0 { 1.0 } else { temperature },
+        greedy: temperature == 0.0,
+        seed: Some(seed),
+        ..base
+    }
+}
+
 impl ModelSection {
     /// Loads the tokenizer and the model (f32) onto `dev`, with LoRA attached if configured.
     pub fn load(&self, config: &Path, dev: &Device) -> anyhow::Result<(CausalLm, ChatTokenizer)> {
         let dir = resolve(config, &self.path);
-        let tok = ChatTokenizer::from_dir(&dir)
-            .with_context(|| format!("model.path {}: tokenizer", dir.display()))?;
-        let mut model = CausalLm::from_pretrained(&dir, dev, LoadOptions::default())
-            .with_context(|| format!("model.path {}: weights", dir.display()))?;
+        let (mut model, tok) =
+            load_checkpoint(&dir, dev).with_context(|| format!("model.path {}", dir.display()))?;
         if let Some(l) = &self.lora {
             model = model.with_lora(&LoraConfig {
                 rank: l.rank,
@@ -163,6 +219,13 @@ pub struct Encoded {
     pub items: Vec<TaskItem>,
     /// Token ids of each item's prompt.
     pub prompt_ids: Vec<Vec<u32>>,
+}
+
+impl Encoded {
+    /// (prompt index, token ids) pairs, as `evaluate` takes them.
+    pub fn indexed(&self) -> Vec<(usize, Vec<u32>)> {
+        self.prompt_ids.iter().cloned().enumerate().collect()
+    }
 }
 
 impl DataSection {

@@ -18,7 +18,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use clap::Args;
 use rlft_models::{CausalLm, CharTokenizer, ChatTokenizer, ModelConfig, qwen2};
-use rlft_rollout::{LocalConfig, LocalEngine, RolloutEngine, SamplingParams};
+use rlft_rollout::{LocalConfig, RolloutEngine, SamplingParams};
 use rlft_samplers::{BatchShape, SamplerConfig};
 use rlft_tasks::{ArithOp, ArithmeticConfig, Difficulty, SplitConfig, TaskItem};
 use rlft_trainer::{
@@ -28,6 +28,7 @@ use rlft_trainer::{
 };
 use serde::Serialize;
 
+use crate::common::local_engine;
 use crate::device::{Backend, device};
 
 /// Options of `rlft demo`.
@@ -261,15 +262,6 @@ fn exact(answers: &[String]) -> impl Fn(usize, &str) -> rlft_trainer::Result<(f3
     }
 }
 
-/// A local engine over the current policy (no graph is built while generating).
-fn engine(tok: &ChatTokenizer, m: &CausalLm) -> rlft_trainer::Result<LocalEngine> {
-    Ok(LocalEngine::new(
-        m.valid(),
-        Some(tok.clone()),
-        LocalConfig::default(),
-    )?)
-}
-
 /// Greedy held-out accuracy.
 fn heldout(
     tok: &ChatTokenizer,
@@ -280,7 +272,7 @@ fn heldout(
     let prompts: Vec<(usize, Vec<u32>)> = prompts.iter().cloned().enumerate().collect();
     let rewarder = exact(answers);
     Ok(evaluate(
-        &engine(tok, m)?,
+        &local_engine(tok, &LocalConfig::default(), m)?,
         &prompts,
         &rewarder,
         &SamplingParams::greedy(6),
@@ -337,7 +329,11 @@ impl Prepared {
         };
         let engine = Box::new(
             |m: &CausalLm| -> rlft_trainer::Result<Box<dyn RolloutEngine>> {
-                Ok(Box::new(engine(&self.tok, m)?))
+                Ok(Box::new(local_engine(
+                    &self.tok,
+                    &LocalConfig::default(),
+                    m,
+                )?))
             },
         );
         let mut trainer = OnlineTrainer::open(

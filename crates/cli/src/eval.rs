@@ -1,16 +1,15 @@
 //! `rlft eval`: pass@1 (mean over n samples) and unbiased pass@k of a Hugging Face checkpoint
 //! on a JSONL dataset, scored by a verifier.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
-use rlft_models::{CausalLm, ChatTokenizer, LoadOptions};
 use rlft_rollout::{LocalConfig, LocalEngine, SamplingParams};
-use rlft_tasks::{Dataset, DatasetConfig, VerifierConfig};
+use rlft_tasks::{DatasetConfig, VerifierConfig};
 use rlft_trainer::{VerifierRewarder, evaluate, write_json_atomic};
 
-use crate::common::{PromptFormat, encode_prompt};
+use crate::common::{DataSection, PromptFormat, check_eval, eval_params, load_checkpoint};
 use crate::device::{Backend, device};
 
 /// Options of `rlft eval`.
@@ -68,50 +67,34 @@ pub fn verifier_config(s: &str) -> anyhow::Result<VerifierConfig> {
 
 /// Runs `rlft eval` and returns the report as pretty JSON.
 pub fn run(args: &EvalArgs) -> anyhow::Result<String> {
-    if args.n == 0 {
-        bail!("--n must be ≥ 1");
-    }
-    if let Some(&k) = args.k.iter().find(|&&k| k == 0 || k > args.n) {
-        bail!("--k {k}: each k must be in 1..=n = {}", args.n);
-    }
-    if !(args.temperature.is_finite() && args.temperature >= 0.0) {
-        bail!(
-            "--temperature must be finite and ≥ 0, got {}",
-            args.temperature
-        );
-    }
+    check_eval(
+        args.n,
+        &args.k,
+        args.temperature,
+        ["--n", "--k", "--temperature"],
+    )?;
     let verifier = verifier_config(&args.verifier)?.build()?;
     let dev = device(args.device)?;
-    let tok = ChatTokenizer::from_dir(&args.model)?;
-    let model = CausalLm::from_pretrained(&args.model, &dev, LoadOptions::default())?;
-    let data = Dataset::from_jsonl(&args.data, &DatasetConfig::default())?;
-    if data.is_empty() {
-        bail!("{}: no examples", args.data.display());
-    }
-    let prompts = data
-        .items()
-        .iter()
-        .enumerate()
-        .map(|(i, it)| {
-            let ids = encode_prompt(&tok, args.format, args.system_prompt.as_deref(), &it.prompt)
-                .with_context(|| format!("encoding the prompt of item {}", it.id))?;
-            Ok((i, ids))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let rewarder = VerifierRewarder::new(&verifier, data.into_items());
+    let (model, tok) = load_checkpoint(&args.model, &dev)?;
+    let data = DataSection {
+        path: args.data.clone(),
+        fields: DatasetConfig::default(),
+        format: args.format,
+        system_prompt: args.system_prompt.clone(),
+        test_fraction: 0.0,
+        split_seed: 0,
+        max_prompt_tokens: usize::MAX,
+    };
+    // Relative to the current directory (no config file to resolve against).
+    let (data, _) = data.load(Path::new(""), &tok)?;
+    let prompts = data.indexed();
+    let rewarder = VerifierRewarder::new(&verifier, data.items);
     let engine = LocalEngine::new(model, Some(tok), LocalConfig::default())?;
-    let params = SamplingParams {
-        n: args.n,
+    let base = SamplingParams {
         max_new_tokens: args.max_new_tokens,
-        temperature: if args.temperature == 0.0 {
-            1.0
-        } else {
-            args.temperature
-        },
-        greedy: args.temperature == 0.0,
-        seed: Some(args.seed),
         ..SamplingParams::default()
     };
+    let params = eval_params(base, args.n, args.temperature, args.seed);
     let report = evaluate(&engine, &prompts, &rewarder, &params, &args.k, 64)?;
     if let Some(out) = &args.out {
         write_json_atomic(out, &report)?;

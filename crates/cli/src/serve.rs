@@ -5,9 +5,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use rlft_models::{CausalLm, ChatTokenizer, LoadOptions};
 use rlft_rollout::{LocalConfig, LocalEngine, Server, ServerConfig};
 
+use crate::common::load_checkpoint;
 use crate::device::{Backend, device};
 
 /// Options of `rlft serve`.
@@ -34,8 +34,7 @@ pub struct ServeArgs {
 /// once the socket is bound.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let dev = device(args.device)?;
-    let tok = ChatTokenizer::from_dir(&args.model)?;
-    let model = CausalLm::from_pretrained(&args.model, &dev, LoadOptions::default())?;
+    let (model, tok) = load_checkpoint(&args.model, &dev)?;
     let model_id = args.model_id.clone().unwrap_or_else(|| {
         args.model
             .canonicalize()

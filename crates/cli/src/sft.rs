@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::common::{
-    ModelSection, Progress, PromptFormat, encode_prompt, export, load_toml, resolve,
+    ModelSection, Progress, PromptFormat, encode_prompt, export, load_toml, out_dir, resolve,
 };
 use crate::device::{Backend, device};
 
@@ -167,10 +167,7 @@ pub fn run(args: &SftArgs) -> anyhow::Result<PathBuf> {
     let mut cfg = file.sft.clone();
     cfg.validate()
         .with_context(|| format!("config {}", args.config.display()))?;
-    let out = match &args.out {
-        Some(o) => o.clone(),
-        None => resolve(&args.config, &file.out),
-    };
+    let out = out_dir(args.out.as_deref(), &args.config, &file.out);
     let dev = device(file.device)?.autodiff();
     let (model, tok) = file.model.load(&args.config, &dev)?;
     let eos = model

@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use burn::module::Module;
 use clap::Args;
 use rlft_models::{CausalLm, ChatTokenizer};
-use rlft_rollout::{LocalConfig, LocalEngine, RolloutEngine, SamplingParams};
-use rlft_samplers::{BatchShape, SamplerConfig};
+use rlft_rollout::{LocalConfig, RolloutEngine};
+use rlft_samplers::{BatchShape, DpsConfig, SamplerConfig};
 use rlft_tasks::VerifierConfig;
 use rlft_trainer::{
     EvalReport, OnlineConfig, OnlineParts, OnlineTrainer, Rewarder, VerifierRewarder, evaluate,
@@ -18,7 +18,10 @@ use rlft_trainer::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::common::{DataSection, Encoded, ModelSection, Progress, export, load_toml, resolve};
+use crate::common::{
+    DataSection, Encoded, ModelSection, Progress, check_eval, eval_params, export, load_toml,
+    local_engine, out_dir, resolve,
+};
 use crate::device::{Backend, device};
 
 /// Options of `rlft train`.
@@ -76,7 +79,7 @@ fn eight() -> usize {
 }
 
 fn dps() -> SamplerConfig {
-    serde_json::from_str(r#"{"kind":"dps"}"#).expect("static sampler config")
+    SamplerConfig::Dps(DpsConfig::default())
 }
 
 /// `[eval]`: pass@1 / pass@k on the held-out split before and after training.
@@ -168,33 +171,16 @@ impl TrainFile {
             if self.data.test_fraction == 0.0 {
                 bail!("invalid config value for eval: needs data.test_fraction > 0");
             }
-            if e.n == 0 {
-                bail!("invalid config value for eval.n: must be ≥ 1, got 0");
-            }
-            if let Some(&k) = e.k.iter().find(|&&k| k == 0 || k > e.n) {
-                bail!(
-                    "invalid config value for eval.k: each k must be in 1..=eval.n = {}, got {k}",
-                    e.n
-                );
-            }
-            if !(e.temperature.is_finite() && e.temperature >= 0.0) {
-                bail!(
-                    "invalid config value for eval.temperature: must be finite and ≥ 0, got {}",
-                    e.temperature
-                );
-            }
+            check_eval(
+                e.n,
+                &e.k,
+                e.temperature,
+                ["eval.n", "eval.k", "eval.temperature"],
+            )?;
         }
         self.train.grpo.validate()?;
         Ok(())
     }
-}
-
-fn local_engine(
-    tok: &ChatTokenizer,
-    cfg: &LocalConfig,
-    m: &CausalLm,
-) -> rlft_trainer::Result<LocalEngine> {
-    Ok(LocalEngine::new(m.valid(), Some(tok.clone()), cfg.clone())?)
 }
 
 /// Held-out pass@1 / pass@k.
@@ -206,14 +192,13 @@ fn held_out(
     rewarder: &dyn Rewarder,
     m: &CausalLm,
 ) -> anyhow::Result<EvalReport> {
-    let params = SamplingParams {
-        n: e.n,
-        temperature: e.temperature.max(f32::MIN_POSITIVE),
-        greedy: e.temperature == 0.0,
-        seed: Some(file.train.seed),
-        ..file.train.sampling.clone()
-    };
-    let prompts: Vec<(usize, Vec<u32>)> = test.prompt_ids.iter().cloned().enumerate().collect();
+    let params = eval_params(
+        file.train.sampling.clone(),
+        e.n,
+        e.temperature,
+        file.train.seed,
+    );
+    let prompts = test.indexed();
     let engine = local_engine(tok, &file.engine, m)?;
     Ok(evaluate(&engine, &prompts, rewarder, &params, &e.k, 64)?)
 }
@@ -224,10 +209,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
     let file: TrainFile = load_toml(&args.config)?;
     file.validate()
         .with_context(|| format!("config {}", args.config.display()))?;
-    let out = match &args.out {
-        Some(o) => o.clone(),
-        None => resolve(&args.config, &file.out),
-    };
+    let out = out_dir(args.out.as_deref(), &args.config, &file.out);
     let dev = device(file.device)?.autodiff();
     let (model, tok) = file.model.load(&args.config, &dev)?;
     let (train, test) = file.data.load(&args.config, &tok)?;
@@ -292,7 +274,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
     }
 
     let reference = (file.train.grpo.loss.beta != 0.0).then(|| model.clone());
-    let rewarder = VerifierRewarder::new(&verifier, train.items.clone());
+    let rewarder = VerifierRewarder::new(&verifier, train.items);
     let engine_cfg = file.engine.clone();
     let tok_engine = tok.clone();
     let engine = Box::new(
@@ -307,7 +289,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
             model,
             reference,
             sampler,
-            prompt_ids: train.prompt_ids.clone(),
+            prompt_ids: train.prompt_ids,
             rewarder: &rewarder,
             engine,
         },

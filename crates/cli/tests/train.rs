@@ -124,6 +124,18 @@ fn grpo_learns_a_toy_task_and_exports_a_checkpoint_that_loads() {
     }
 }
 
+/// Metrics lines without the wall-clock fields, which no two runs share.
+fn timeless(v: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    v.into_iter()
+        .map(|mut r| {
+            r.as_object_mut()
+                .unwrap()
+                .retain(|k, _| !k.contains("per_s") && k != "seconds");
+            r
+        })
+        .collect()
+}
+
 #[test]
 fn a_stopped_run_resumes_to_the_same_metrics_as_an_uninterrupted_one() {
     let a = toy_dir("resume-a");
@@ -142,17 +154,8 @@ fn a_stopped_run_resumes_to_the_same_metrics_as_an_uninterrupted_one() {
     assert_eq!(jsonl(&b.join("run/metrics.jsonl")).len(), 3);
     assert!(!b.join("run/final").exists());
     rlft_ok(&["train", "--config", cfg_b.to_str().unwrap()]);
-    let strip = |v: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
-        v.into_iter()
-            .map(|mut r| {
-                let o = r.as_object_mut().unwrap();
-                o.retain(|k, _| !k.contains("per_s") && k != "seconds");
-                r
-            })
-            .collect()
-    };
-    let ra = strip(jsonl(&a.join("run/metrics.jsonl")));
-    let rb = strip(jsonl(&b.join("run/metrics.jsonl")));
+    let ra = timeless(jsonl(&a.join("run/metrics.jsonl")));
+    let rb = timeless(jsonl(&b.join("run/metrics.jsonl")));
     assert_eq!(ra, rb);
     // Tensor by tensor (the safetensors header's key order is not fixed).
     let wa = tensors(&a.join("run/final/model.safetensors"));
@@ -420,19 +423,9 @@ fn a_run_killed_with_sigkill_resumes_to_the_uninterrupted_result() {
     assert!(!b.join("run/final").exists());
 
     rlft_ok(&["train", "--config", cfg_b.to_str().unwrap()]);
-    let strip = |v: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
-        v.into_iter()
-            .map(|mut r| {
-                r.as_object_mut()
-                    .unwrap()
-                    .retain(|k, _| !k.contains("per_s") && k != "seconds");
-                r
-            })
-            .collect()
-    };
     assert_eq!(
-        strip(jsonl(&a.join("run/metrics.jsonl"))),
-        strip(jsonl(&b.join("run/metrics.jsonl")))
+        timeless(jsonl(&a.join("run/metrics.jsonl"))),
+        timeless(jsonl(&b.join("run/metrics.jsonl")))
     );
     assert!(
         tensors(&a.join("run/final/model.safetensors"))

@@ -113,9 +113,10 @@ pub(crate) struct Usage {
     pub total_tokens: usize,
 }
 
-/// Reply of `/v1/completions`.
+/// Reply of `/v1/completions` (choices `C` = [`CompletionChoice`]) or `/v1/chat/completions`
+/// ([`ChatChoice`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct CompletionResponse {
+pub(crate) struct Response<C> {
     #[serde(default)]
     pub id: String,
     #[serde(default)]
@@ -124,10 +125,13 @@ pub(crate) struct CompletionResponse {
     pub created: u64,
     #[serde(default)]
     pub model: String,
-    pub choices: Vec<CompletionChoice>,
+    pub choices: Vec<C>,
     #[serde(default)]
     pub usage: Option<Usage>,
 }
+
+/// Reply of `/v1/completions`.
+pub(crate) type CompletionResponse = Response<CompletionChoice>;
 
 /// One choice of a completion reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,20 +159,7 @@ pub(crate) struct CompletionLogprobs {
 }
 
 /// Reply of `/v1/chat/completions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ChatResponse {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub object: String,
-    #[serde(default)]
-    pub created: u64,
-    #[serde(default)]
-    pub model: String,
-    pub choices: Vec<ChatChoice>,
-    #[serde(default)]
-    pub usage: Option<Usage>,
-}
+pub(crate) type ChatResponse = Response<ChatChoice>;
 
 /// One choice of a chat reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

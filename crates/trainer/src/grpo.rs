@@ -121,7 +121,6 @@ impl GrpoLearner {
     /// # Errors
     /// [`TrainerError::Config`] from [`GrpoConfig::validate`].
     pub fn new(cfg: GrpoConfig, total_steps: usize) -> Result<Self> {
-        cfg.validate()?;
         let objective = Box::new(cfg.loss.clone().init()?);
         Self::with_objective(cfg, total_steps, objective)
     }
