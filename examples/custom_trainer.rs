@@ -11,7 +11,7 @@ use rlft_models::{CausalLm, CharTokenizer, ChatTokenizer, qwen2};
 use rlft_rollout::{LocalConfig, LocalEngine, SamplingParams};
 use rlft_samplers::{BatchShape, Dps, DpsConfig, PromptSampler};
 use rlft_tasks::{Reason, TaskError, TaskItem, Verdict, Verifier};
-use rlft_trainer::{GrpoConfig, GrpoLearner, OptimConfig, SftConfig, SftExample};
+use rlft_trainer::{Learner, LearnerConfig, OptimConfig, SftConfig, SftExample, SingleTurn};
 use rlft_trainer::{VerifierRewarder, collect_step, sft_train};
 
 /// The sum's three digits, least-significant first: "52" → "250".
@@ -61,7 +61,11 @@ pub fn run(sft_steps: usize, steps: usize) -> anyhow::Result<(usize, Vec<f64>)> 
     let mut examples = Vec::new();
     for (it, p) in items.iter().zip(&prompts).cycle().take(sft_steps * 64) {
         let completion_ids = [encode(&reversed(&it.answer))?, vec![eos]].concat();
-        examples.push(SftExample { prompt_ids: p.clone(), completion_ids, weight: 1.0 });
+        examples.push(SftExample {
+            prompt_ids: p.clone(),
+            completion_ids,
+            ..SftExample::default()
+        });
     }
     let optim = |lr| OptimConfig { lr, weight_decay: 0.0, ..OptimConfig::default() };
     let sft = SftConfig { batch_size: 64, optim: optim(1e-3), pad_id: eos, ..SftConfig::default() };
@@ -71,8 +75,9 @@ pub fn run(sft_steps: usize, steps: usize) -> anyhow::Result<(usize, Vec<f64>)> 
     let shape = BatchShape { num_prompts: items.len(), batch_size: 16, group_size: 8 };
     let mut sampler = Dps::new(shape, &DpsConfig::default())?;
     let rewarder = VerifierRewarder::new(ReversedSum, items.clone());
-    let mut learner = GrpoLearner::new(
-        GrpoConfig {
+    let source = SingleTurn::new(prompts, &rewarder);
+    let mut learner = Learner::new(
+        LearnerConfig {
             advantage: AdvantageEstimator::DrGrpo,
             loss: PolicyLossConfig {
                 aggregation: LossAggregation::DrGrpo { max_completion_length: 5 },
@@ -81,7 +86,7 @@ pub fn run(sft_steps: usize, steps: usize) -> anyhow::Result<(usize, Vec<f64>)> 
             optim: optim(3e-4),
             micro_batch_size: 128,
             pad_id: eos,
-            ..GrpoConfig::default()
+            ..LearnerConfig::default()
         },
         steps,
     )?;
@@ -90,8 +95,7 @@ pub fn run(sft_steps: usize, steps: usize) -> anyhow::Result<(usize, Vec<f64>)> 
         let engine = LocalEngine::new(model.valid(), Some(tok.clone()), LocalConfig::default())?;
         let params = SamplingParams { max_new_tokens: 5, seed: Some(step), ..Default::default() };
         let mut rng = StdRng::seed_from_u64(step);
-        let got =
-            collect_step(step, &mut sampler, &mut rng, &engine, &prompts, &rewarder, &params)?;
+        let got = collect_step(step, &mut sampler, &mut rng, &engine, &source, &params)?;
         let (m, rec) = learner.update(model, None, &got.groups, &dev)?;
         model = m;
         rollouts += got.rollouts;

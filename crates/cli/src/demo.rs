@@ -22,9 +22,9 @@ use rlft_rollout::{LocalConfig, RolloutEngine, SamplingParams};
 use rlft_samplers::{BatchShape, SamplerConfig};
 use rlft_tasks::{ArithOp, ArithmeticConfig, Difficulty, SplitConfig, TaskItem};
 use rlft_trainer::{
-    EvalReport, GrpoConfig, LrSchedule, OnlineConfig, OnlineParts, OnlineTrainer, OptimConfig,
-    Rewarder, SftConfig, SftExample, evaluate, read_log, sft_train, svg_chart, write_atomic,
-    write_json_atomic,
+    EvalReport, LearnerConfig, LrSchedule, OnlineConfig, OnlineParts, OnlineTrainer, OptimConfig,
+    Rewarder, SftConfig, SftExample, SingleTurn, evaluate, read_log, sft_train, svg_chart,
+    write_atomic, write_json_atomic,
 };
 use serde::Serialize;
 
@@ -204,6 +204,7 @@ fn prepare(args: &DemoArgs) -> anyhow::Result<Prepared> {
             Ok(SftExample {
                 prompt_ids: p.clone(),
                 completion_ids: c,
+                loss_mask: Vec::new(),
                 weight: 1.0,
             })
         })
@@ -312,7 +313,7 @@ impl Prepared {
                 temperature: args.temperature,
                 ..SamplingParams::default()
             },
-            grpo: GrpoConfig {
+            grpo: LearnerConfig {
                 micro_batch_size: 128,
                 pad_id: self.eos,
                 temperature: args.temperature,
@@ -322,7 +323,7 @@ impl Prepared {
                     schedule: LrSchedule::Constant,
                     ..OptimConfig::default()
                 },
-                ..GrpoConfig::default()
+                ..LearnerConfig::default()
             },
             checkpoint_every: 50,
             keep_checkpoints: 1,
@@ -343,9 +344,12 @@ impl Prepared {
                 model: self.model.clone(),
                 reference: None,
                 sampler: sampler.build(shape)?,
-                prompt_ids: self.train_prompts.clone(),
-                rewarder: &rewarder as &dyn Rewarder,
+                source: Box::new(SingleTurn::new(
+                    self.train_prompts.clone(),
+                    &rewarder as &dyn Rewarder,
+                )),
                 engine,
+                terms: Vec::new(),
             },
             &self.dev,
         )?;

@@ -7,7 +7,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use rlft_models::ChatTokenizer;
-use rlft_trainer::{MetricsLog, SftConfig, SftExample, sft_train, write_json_atomic};
+use rlft_tasks::Message;
+use rlft_trainer::{
+    LossTurns, SftConfig, SftExample, SftTrainer, read_log, render_conversation, write_json_atomic,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -25,6 +28,9 @@ pub struct SftArgs {
     /// Run directory, overriding the config's `out` (relative to the current directory).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Stop after this many optimiser steps in this invocation; running again resumes.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
 }
 
 /// The TOML file of `rlft sft`.
@@ -60,6 +66,15 @@ pub struct SftData {
     /// Field holding a per-example weight (DRIFT's normalised exp(R/β)); absent: weight 1.
     #[serde(default)]
     pub weight_field: Option<String>,
+    /// Field holding a whole conversation (a list of `{role, content}` messages, as DRIFT's
+    /// JSONL has it in `messages`). When set, `prompt_field` / `completion_field` are not
+    /// read: the conversation is rendered through the model's chat template and
+    /// `loss_turns` of its assistant messages carry loss.
+    #[serde(default)]
+    pub messages_field: Option<String>,
+    /// With `messages_field`: `last` (default, DRIFT) or `all` assistant turns carry loss.
+    #[serde(default)]
+    pub loss_turns: LossTurns,
     /// `chat` (default) or `raw`.
     #[serde(default)]
     pub format: PromptFormat,
@@ -126,8 +141,6 @@ fn read_examples(
                 None => bail!("{}: missing field `{name}`", at()),
             }
         };
-        let p = field(&data.prompt_field)?;
-        let c = field(&data.completion_field)?;
         let weight = match &data.weight_field {
             None => 1.0,
             Some(w) => match row.get(w).and_then(Value::as_f64) {
@@ -136,23 +149,42 @@ fn read_examples(
                 None => bail!("{}: field `{w}` missing or not a number", at()),
             },
         };
-        let prompt_ids =
-            encode_prompt(tok, data.format, data.system_prompt.as_deref(), p).with_context(at)?;
-        let mut completion_ids = tok.encode(c, false).with_context(at)?;
-        completion_ids.push(eos);
-        if prompt_ids.len() + completion_ids.len() > data.max_tokens {
+        let example = if let Some(mf) = &data.messages_field {
+            let value = row
+                .get(mf)
+                .with_context(|| format!("{}: missing field `{mf}`", at()))?;
+            let messages: Vec<Message> = serde_json::from_value(value.clone()).with_context(|| {
+                format!(
+                    "{}: field `{mf}` must be a list of {{role: system|user|assistant, content}} messages",
+                    at()
+                )
+            })?;
+            render_conversation(tok, &messages, data.loss_turns)
+                .with_context(at)?
+                .into_example(weight)
+        } else {
+            let p = field(&data.prompt_field)?;
+            let c = field(&data.completion_field)?;
+            let prompt_ids = encode_prompt(tok, data.format, data.system_prompt.as_deref(), p)
+                .with_context(at)?;
+            let mut completion_ids = tok.encode(c, false).with_context(at)?;
+            completion_ids.push(eos);
+            SftExample {
+                prompt_ids,
+                completion_ids,
+                loss_mask: Vec::new(),
+                weight,
+            }
+        };
+        let len = example.prompt_ids.len() + example.completion_ids.len();
+        if len > data.max_tokens {
             bail!(
-                "{}: {} tokens, more than data.max_tokens = {}",
+                "{}: {len} tokens, more than data.max_tokens = {}",
                 at(),
-                prompt_ids.len() + completion_ids.len(),
                 data.max_tokens
             );
         }
-        out.push(SftExample {
-            prompt_ids,
-            completion_ids,
-            weight,
-        });
+        out.push(example);
     }
     if out.is_empty() {
         bail!("{}: no examples", path.display());
@@ -184,38 +216,36 @@ pub fn run(args: &SftArgs) -> anyhow::Result<PathBuf> {
     let examples = read_examples(&file.data, &data_path, &tok, eos)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     write_json_atomic(&out.join("config.json"), &file)?;
-    let per_epoch = examples
-        .len()
-        .div_ceil(cfg.batch_size)
-        .div_ceil(cfg.grad_accum_steps);
-    let total = per_epoch * cfg.epochs;
+    let mut trainer = SftTrainer::open(cfg.clone(), &out, model, &examples, &dev)?;
+    let total = trainer.total_steps();
     eprintln!(
-        "rlft sft: {} examples, {} epochs, {} optimiser steps → {}",
+        "rlft sft: {} examples, {} epochs, {} optimiser steps → {}{}",
         examples.len(),
         cfg.epochs,
         total,
-        out.display()
+        out.display(),
+        if trainer.step() > 0 {
+            format!(" (resuming after step {})", trainer.step())
+        } else {
+            String::new()
+        }
     );
-    let mut log = MetricsLog::open(&out.join("metrics.jsonl"), 0)?;
-    let bar = Progress::new("sft", 0, total as u64);
-    let (mut first, mut last, mut steps) = (f64::NAN, f64::NAN, 0);
-    let mut log_err = None;
-    let model = sft_train(model, &examples, &cfg, &dev, |r| {
+    let bar = Progress::new("sft", trainer.step() as u64, total as u64);
+    trainer.run(args.max_steps, |r| {
         let nll = r.get("nll").unwrap_or(f64::NAN);
-        if steps == 0 {
-            first = nll;
-        }
-        last = nll;
-        steps += 1;
-        if let Err(e) = log.append(r) {
-            log_err.get_or_insert(e);
-        }
-        bar.set(steps as u64, format!("nll {nll:.4}"));
+        bar.set(r.step as u64 + 1, format!("nll {nll:.4}"));
     })?;
     bar.finish();
-    if let Some(e) = log_err {
-        return Err(e.into());
+    let steps = trainer.step();
+    if steps < total {
+        eprintln!("stopped after step {steps} of {total}; run the same command again to resume");
+        return Ok(out.join("latest.json"));
     }
+    let records = read_log(&out.join("metrics.jsonl"))?;
+    let nll =
+        |r: Option<&rlft_trainer::StepRecord>| r.and_then(|r| r.get("nll")).unwrap_or(f64::NAN);
+    let (first, last) = (nll(records.first()), nll(records.last()));
+    let model = trainer.into_model();
     let final_dir = out.join("final");
     export(&model, &resolve(&args.config, &file.model.path), &final_dir)?;
     let summary = SftSummary {

@@ -11,10 +11,11 @@ use clap::Args;
 use rlft_models::{CausalLm, ChatTokenizer};
 use rlft_rollout::{LocalConfig, RolloutEngine};
 use rlft_samplers::{BatchShape, DpsConfig, SamplerConfig};
-use rlft_tasks::VerifierConfig;
+use rlft_tasks::{EnvironmentConfig, VerifierConfig};
 use rlft_trainer::{
-    EvalReport, OnlineConfig, OnlineParts, OnlineTrainer, Rewarder, VerifierRewarder, evaluate,
-    read_log, svg_chart, write_atomic, write_json_atomic,
+    EvalReport, MultiTurn, MultiTurnConfig, OnlineConfig, OnlineParts, OnlineTrainer, Rewarder,
+    RolloutSource, SingleTurn, TermConfig, VerifierRewarder, evaluate, read_log, svg_chart,
+    write_atomic, write_json_atomic,
 };
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +73,17 @@ pub struct TrainFile {
     /// Held-out evaluation (needs `data.test_fraction > 0`).
     #[serde(default)]
     pub eval: Option<EvalSection>,
+    /// `[[objective]]` terms (scorer, advantage, sample mask, loss, phase); none: the one
+    /// term `[train.grpo]` describes. See docs/cli.md ("Phased objectives").
+    #[serde(default)]
+    pub objective: Vec<TermConfig>,
+    /// `[environment]`: online multi-turn RL (`kind = "try_again"`); absent: single-turn.
+    #[serde(default)]
+    pub environment: Option<EnvironmentConfig>,
+    /// `[episodes]`: return discount, turn bound and which turns carry loss, for
+    /// `[environment]` runs.
+    #[serde(default)]
+    pub episodes: MultiTurnConfig,
 }
 
 fn eight() -> usize {
@@ -179,6 +191,12 @@ impl TrainFile {
             )?;
         }
         self.train.grpo.validate()?;
+        for t in &self.objective {
+            t.validate()?;
+        }
+        if self.environment.is_some() && self.episodes.max_turns == 0 {
+            bail!("invalid config value for episodes.max_turns: must be ≥ 1, got 0");
+        }
         Ok(())
     }
 }
@@ -232,6 +250,24 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
         );
     }
     let sampler = file.sampler.build(shape)?;
+    let terms = file
+        .objective
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.build(
+                i,
+                &file.train.grpo.advantage,
+                &file.train.grpo.loss,
+                Some(&tok),
+            )
+        })
+        .collect::<rlft_trainer::Result<Vec<_>>>()?;
+    let env = file
+        .environment
+        .as_ref()
+        .map(|e| e.build(file.verifier.build()?))
+        .transpose()?;
     eprintln!(
         "rlft train: {} parameters ({} trainable), {} training prompts, {} held out, sampler {}, {} steps of {} prompts × {} completions → {}",
         model.num_params(),
@@ -273,8 +309,22 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
         eval_before = Some(rep);
     }
 
-    let reference = (file.train.grpo.loss.beta != 0.0).then(|| model.clone());
-    let rewarder = VerifierRewarder::new(&verifier, train.items);
+    let needs_reference = if terms.is_empty() {
+        file.train.grpo.loss.beta != 0.0
+    } else {
+        terms.iter().any(|t| t.needs_reference)
+    };
+    let reference = needs_reference.then(|| model.clone());
+    let rewarder = VerifierRewarder::new(&verifier, train.items.clone());
+    let source: Box<dyn RolloutSource> = match &env {
+        Some(env) => Box::new(MultiTurn::new(
+            env.as_ref(),
+            train.items.clone(),
+            tok.clone(),
+            file.episodes,
+        )?),
+        None => Box::new(SingleTurn::new(train.prompt_ids.clone(), &rewarder)),
+    };
     let engine_cfg = file.engine.clone();
     let tok_engine = tok.clone();
     let engine = Box::new(
@@ -289,9 +339,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
             model,
             reference,
             sampler,
-            prompt_ids: train.prompt_ids,
-            rewarder: &rewarder,
+            source,
             engine,
+            terms,
         },
         &dev,
     )?;

@@ -382,6 +382,26 @@ fn the_example_configs_in_the_repository_run() {
         sft.to_str().unwrap(),
     ]);
     assert!(sft.join("final/model.safetensors").exists());
+    for (name, steps) in [("dsrl", 4), ("try_again", 3)] {
+        let dir = out.join(name);
+        rlft_ok(&[
+            "train",
+            "--config",
+            root.join(format!("{name}.toml")).to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        let recs = jsonl(&dir.join("metrics.jsonl"));
+        assert_eq!(recs.len(), steps, "{name}");
+        if name == "dsrl" {
+            let coefs: Vec<f64> = recs
+                .iter()
+                .map(|r| r["coef/grpo"].as_f64().unwrap())
+                .collect();
+            assert_eq!(coefs, [0.0, 0.0, 1.0, 1.0]);
+        }
+        assert!(dir.join("final/model.safetensors").exists(), "{name}");
+    }
 }
 
 #[test]

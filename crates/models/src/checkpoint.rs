@@ -297,13 +297,11 @@ fn torch_dtype_name(dtype: DType) -> &'static str {
     }
 }
 
-/// Write `bytes` to `path` through a temporary sibling and a rename.
+/// Write `bytes` to `path` atomically ([`rlft_util::fs::write_atomic`]: a temporary sibling,
+/// fsync, rename).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let io = |source| ModelError::Io {
+    rlft_util::fs::write_atomic(path, bytes).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }

@@ -1,6 +1,7 @@
 //! Policy batches: the padded token layout and per-row training signals that an objective
 //! consumes, on the host ([`PolicyBatch`]) and on a device ([`PolicyTensors`]).
 
+#[cfg(feature = "tensor")]
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -56,10 +57,16 @@ pub struct PolicyBatch {
 impl PolicyBatch {
     /// Lays out `groups` with their `advantages` (one per completion, in group order).
     ///
-    /// Old log-probs are taken from the completions when every completion carries one per
-    /// token; otherwise `old_logps` is `None` and the trainer must compute them. Rows that the
-    /// advantage estimator excluded (`keep == false`) and, with `mask_truncated`, unfinished
-    /// completions get an all-zero loss mask.
+    /// `old_logps` and `ref_logps` are left `None`: the engine's sampling log-probs stay on
+    /// the [`Completion`](crate::Completion)s and are not copied, because the trainer scores
+    /// old log-probs with the same scorer as the loss (a marginal scorer's old log-probs are
+    /// not the engine's). Rows that the advantage estimator excluded (`keep == false`) and,
+    /// with `mask_truncated`, unfinished completions get an all-zero loss mask; otherwise a
+    /// completion's own per-token `loss_mask` (when set) decides which tokens carry loss.
+    ///
+    /// # Errors
+    /// Also [`CoreError::ShapeMismatch`] when a completion's `loss_mask` is set but not one
+    /// value per token.
     ///
     /// # Errors
     /// [`CoreError::EmptyBatch`] when there is no completion; [`CoreError::ShapeMismatch`] when
@@ -86,11 +93,17 @@ impl PolicyBatch {
             .flat_map(|g| g.completions.iter().map(|c| c.token_ids.len()))
             .max()
             .unwrap_or(0);
-        let have_logps = groups.iter().all(|g| {
-            g.completions
-                .iter()
-                .all(|c| c.logprobs.len() == c.token_ids.len())
-        });
+        if let Some(c) = groups
+            .iter()
+            .flat_map(|g| &g.completions)
+            .find(|c| !c.loss_mask.is_empty() && c.loss_mask.len() != c.token_ids.len())
+        {
+            return Err(CoreError::ShapeMismatch {
+                what: "completion loss_mask",
+                expected: vec![c.token_ids.len()],
+                found: vec![c.loss_mask.len()],
+            });
+        }
         let mut b = PolicyBatch {
             rows,
             prompt_len: p,
@@ -100,7 +113,7 @@ impl PolicyBatch {
             completion_ids: vec![opts.pad_id; rows * t],
             completion_mask: vec![0.0; rows * t],
             loss_mask: vec![0.0; rows * t],
-            old_logps: have_logps.then(|| vec![0.0; rows * t]),
+            old_logps: None,
             ref_logps: None,
             advantages: advantages.values.clone(),
             group_index: Vec::with_capacity(rows),
@@ -116,10 +129,14 @@ impl PolicyBatch {
                 b.completion_mask[r * t..r * t + n].fill(1.0);
                 let trained = advantages.keep[r] && (c.finished || !opts.mask_truncated);
                 if trained {
-                    b.loss_mask[r * t..r * t + n].fill(1.0);
-                }
-                if let Some(old) = b.old_logps.as_mut() {
-                    old[r * t..r * t + n].copy_from_slice(&c.logprobs);
+                    if c.loss_mask.is_empty() {
+                        b.loss_mask[r * t..r * t + n].fill(1.0);
+                    } else {
+                        for (dst, &m) in b.loss_mask[r * t..r * t + n].iter_mut().zip(&c.loss_mask)
+                        {
+                            *dst = if m > 0.0 { 1.0 } else { 0.0 };
+                        }
+                    }
                 }
                 b.group_index.push(gi);
                 r += 1;
@@ -223,6 +240,7 @@ impl PolicyBatch {
     ///
     /// # Errors
     /// [`CoreError::ShapeMismatch`] if the batch is internally inconsistent.
+    #[cfg(feature = "tensor")]
     pub fn to_tensors(&self, device: &Device) -> Result<PolicyTensors> {
         self.validate()?;
         let shape = [self.rows, self.completion_len];
@@ -242,6 +260,7 @@ impl PolicyBatch {
 /// The training signals of a batch on a device: what an [`Objective`](crate::Objective) needs
 /// besides the current policy's log-probs. Shapes: `mask`, `old_logps` and `ref_logps` are
 /// `[B, T]`; `advantages` is `[B]`.
+#[cfg(feature = "tensor")]
 #[derive(Debug, Clone)]
 pub struct PolicyTensors {
     /// Loss mask, 1 on completion tokens that carry loss.
@@ -255,6 +274,7 @@ pub struct PolicyTensors {
     pub ref_logps: Option<Tensor<2>>,
 }
 
+#[cfg(feature = "tensor")]
 impl PolicyTensors {
     /// Builds and shape-checks the signals.
     ///
@@ -365,13 +385,46 @@ mod tests {
         assert_eq!(&b.loss_mask[3..6], &[0.0, 0.0, 0.0]);
         assert_eq!(b.active_tokens(), 2 + 3 + 1);
         assert_eq!(b.group_index, vec![0, 0, 1, 1]);
-        assert!(b.old_logps.is_some());
+        // Engine log-probs are not copied: the trainer scores old log-probs itself.
+        assert!(b.old_logps.is_none());
         let sub = b.select_rows(&[2, 0]).unwrap();
         assert_eq!(&sub.completion_ids[0..3], &[4, 4, 4]);
         assert_eq!(sub.advantages, vec![adv.values[2], adv.values[0]]);
         assert!(matches!(
             b.select_rows(&[4]),
             Err(CoreError::ShapeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn per_token_loss_masks_select_tokens_and_respect_dropped_rows() {
+        let mut groups = vec![group(
+            vec![5],
+            &[(&[1, 2, 3], 1.0, true), (&[4, 5], 0.0, true)],
+        )];
+        groups[0].completions[0].loss_mask = vec![1.0, 0.0, 1.0];
+        groups[0].completions[1].loss_mask = vec![0.0, 1.0];
+        let adv = Advantages {
+            values: vec![1.0, -1.0],
+            keep: vec![true, true],
+        };
+        let b = PolicyBatch::from_groups(&groups, &adv, &BatchOptions::default()).unwrap();
+        assert_eq!(b.loss_mask, vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
+        // The attention mask still covers every token.
+        assert_eq!(b.completion_mask, vec![1.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
+        let dropped = Advantages {
+            values: vec![1.0, -1.0],
+            keep: vec![true, false],
+        };
+        let b = PolicyBatch::from_groups(&groups, &dropped, &BatchOptions::default()).unwrap();
+        assert_eq!(b.active_tokens(), 2);
+        groups[0].completions[1].loss_mask = vec![1.0];
+        assert!(matches!(
+            PolicyBatch::from_groups(&groups, &adv, &BatchOptions::default()),
+            Err(CoreError::ShapeMismatch {
+                what: "completion loss_mask",
+                ..
+            })
         ));
     }
 

@@ -21,6 +21,15 @@ pub struct Completion {
     /// the token limit; TRL's `mask_truncated_completions` drops such rows from the loss).
     #[serde(default = "default_true")]
     pub finished: bool,
+    /// The verifier's verdict, when one judged the completion (what prompt samplers observe
+    /// and the `accuracy` metric counts); `None` when only a scalar reward is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correct: Option<bool>,
+    /// Per-token loss mask over `token_ids` (1 carries loss, 0 does not), for completions
+    /// that hold tokens the policy did not write (the feedback turns of a multi-turn episode,
+    /// SFT context). Empty (the default): every token carries loss.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loss_mask: Vec<f32>,
 }
 
 fn default_true() -> bool {

@@ -12,10 +12,16 @@
 //!   [`WeightedNll`] (SFT, DRIFT).
 //! - [`token_logprobs`] and [`token_entropy`] from logits.
 //!
+//! Everything on tensors (objectives, [`PolicyTensors`], [`PolicyBatch::to_tensors`], the
+//! log-prob functions) is behind the default feature `tensor`. Without it the host-side
+//! vocabulary, the advantage estimators and the errors build with no Burn in the dependency
+//! tree, which is what rlft-rollout's HTTP client uses.
+//!
 //! Numbers match TRL 1.16 and verl 0.9.1: the crate's tests compare against fixtures written by
 //! running those libraries' own code (`scripts/trl_parity/`).
 //!
 //! ```
+//! # #[cfg(feature = "tensor")] {
 //! use burn::tensor::{Device, Tensor};
 //! use rlft_core::{AdvantageEstimator, Objective, ObjectiveInput, PolicyLossConfig, PolicyTensors};
 //!
@@ -35,22 +41,32 @@
 //! // On-policy the gradient is −A/N for every active token (N = 8 tokens).
 //! let g: Vec<f32> = grad.into_data().try_to_vec::<f32>().unwrap();
 //! assert!((g[0] + adv.values[0] / 8.0).abs() < 1e-6);
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+// Without `tensor`, the links above to tensor items have no target.
+#![cfg_attr(not(feature = "tensor"), allow(rustdoc::broken_intra_doc_links))]
 
 mod advantage;
 mod batch;
 mod error;
 mod group;
+#[cfg(feature = "tensor")]
 mod logprobs;
+#[cfg(feature = "tensor")]
 mod objective;
 mod trajectory;
 
 pub use advantage::{AdvantageEstimator, Advantages, RewardScale};
-pub use batch::{BatchOptions, PolicyBatch, PolicyTensors};
+#[cfg(feature = "tensor")]
+pub use batch::PolicyTensors;
+pub use batch::{BatchOptions, PolicyBatch};
 pub use error::{CoreError, Result};
 pub use group::{Completion, PromptGroup};
+#[cfg(feature = "tensor")]
 pub use logprobs::{token_entropy, token_logprobs};
+#[cfg(feature = "tensor")]
 pub use objective::{
     ImportanceLevel, KlEstimator, LossAggregation, LossScale, Metrics, NllNormalization, Objective,
     ObjectiveInput, ObjectiveOutput, PolicyLoss, PolicyLossConfig, WeightedNll, kl_divergence,

@@ -7,7 +7,7 @@ use crate::engine::{RolloutEngine, SeedSource, prompt_ids};
 use crate::error::{Result, RolloutError};
 use crate::params::SamplingParams;
 use crate::prompt::Prompt;
-use crate::sampling::Sampler;
+use crate::sampling::TokenSampler;
 use crate::seed::{prompt_seed, stream_rng};
 use crate::stop::StopCriteria;
 use crate::tokenizer::{CharVocab, Tokenizer};
@@ -87,7 +87,7 @@ impl RolloutEngine for BigramEngine {
         prompts: &[Prompt],
         params: &SamplingParams,
     ) -> Result<Vec<Vec<Completion>>> {
-        let sampler = Sampler::new(params)?;
+        let sampler = TokenSampler::new(params)?;
         let stops = StopCriteria::new(params, &[CharVocab::EOS]);
         let rules = RowRules::new(&sampler, &stops, Some(&self.vocab), params.max_new_tokens)?;
         let ids = prompt_ids(prompts, Some(&self.vocab))?;

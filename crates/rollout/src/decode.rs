@@ -4,13 +4,13 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rlft_core::Completion;
 
 use crate::error::{Result, RolloutError};
-use crate::sampling::Sampler;
+use crate::sampling::TokenSampler;
 use crate::stop::{Finish, StopCriteria};
 use crate::tokenizer::Tokenizer;
 
 /// What every row of a request shares.
 pub(crate) struct RowRules<'a> {
-    pub sampler: &'a Sampler,
+    pub sampler: &'a TokenSampler,
     pub stops: &'a StopCriteria,
     pub tokenizer: Option<&'a dyn Tokenizer>,
     pub max_new_tokens: usize,
@@ -19,7 +19,7 @@ pub(crate) struct RowRules<'a> {
 impl<'a> RowRules<'a> {
     /// Rules for a request; stop strings need a tokenizer.
     pub(crate) fn new(
-        sampler: &'a Sampler,
+        sampler: &'a TokenSampler,
         stops: &'a StopCriteria,
         tokenizer: Option<&'a dyn Tokenizer>,
         max_new_tokens: usize,
@@ -108,6 +108,7 @@ impl Row {
             text,
             reward: 0.0,
             finished: finish != Finish::Length,
+            ..Completion::default()
         })
     }
 }

@@ -89,6 +89,9 @@ pub enum RolloutError {
         #[source]
         source: std::io::Error,
     },
+    /// An environment rejected an episode step.
+    #[error("environment failed: {0}")]
+    Environment(#[from] rlft_tasks::TaskError),
     /// The local model failed.
     #[error("model failed: {reason}")]
     Model {

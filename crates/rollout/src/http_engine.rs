@@ -527,6 +527,7 @@ impl HttpEngine {
             text: choice.text,
             reward: 0.0,
             finished,
+            ..Completion::default()
         })
     }
 }

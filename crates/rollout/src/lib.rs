@@ -7,11 +7,14 @@
 //!   temperature, top-p, top-k, min-p, greedy, stop ids and strings, max new tokens, seed,
 //!   which log-probs: [`LogprobMode`]); results are [`rlft_core::Completion`]s.
 //! - [`LocalEngine`]: batched KV-cache generation on an rlft-models [`rlft_models::CausalLm`],
-//!   with chat templates; [`BigramEngine`]: the same machinery over a bigram table, no Burn.
+//!   with chat templates (feature `local`, on by default; it is the only part that needs
+//!   Burn); [`BigramEngine`]: the same machinery over a bigram table, no Burn.
 //! - [`HttpEngine`]: OpenAI-compatible `/v1/completions` and `/v1/chat/completions` (vLLM,
 //!   SGLang, llama.cpp), with retries, timeouts and a concurrency limit.
 //! - [`Server`]: any engine behind that API on `std::net`, loopback by default.
-//! - [`Sampler`]: the seeded host-side logits processor all local engines share.
+//! - [`run_episodes`]: multi-turn episodes of an rlft-tasks `Environment` over any engine,
+//!   batched turn by turn.
+//! - [`TokenSampler`]: the seeded host-side logits processor all local engines share.
 //!
 //! Seeds: completion `j` of prompt `i` draws from its own stream ([`stream_rng`] of
 //! [`prompt_seed`]`(seed, i)` and `j`), so a batch gives the same completions however it is
@@ -39,12 +42,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Without `local`, the links above to `LocalEngine` and `rlft_models` have no target.
+#![cfg_attr(not(feature = "local"), allow(rustdoc::broken_intra_doc_links))]
+
 mod bigram;
 mod decode;
 mod engine;
+mod episode;
 mod error;
 mod http1;
 mod http_engine;
+#[cfg(feature = "local")]
 mod local;
 mod openai;
 mod params;
@@ -57,12 +65,14 @@ mod tokenizer;
 
 pub use bigram::BigramEngine;
 pub use engine::RolloutEngine;
+pub use episode::{ChatRender, EpisodeOutcome, run_episodes};
 pub use error::{Result, RolloutError};
 pub use http_engine::{HttpConfig, HttpEngine};
+#[cfg(feature = "local")]
 pub use local::{LocalConfig, LocalEngine, ModelTokenizer};
 pub use params::{LogprobMode, SamplingParams};
 pub use prompt::{Message, Prompt};
-pub use sampling::{Sampled, Sampler};
+pub use sampling::{SampledToken, TokenSampler};
 pub use seed::{prompt_seed, stream_rng};
 pub use server::{Server, ServerConfig, ServerHandle};
 pub use stop::find_stop;

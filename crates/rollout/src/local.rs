@@ -10,7 +10,7 @@ use crate::engine::{RolloutEngine, SeedSource, prompt_ids};
 use crate::error::{Result, RolloutError};
 use crate::params::SamplingParams;
 use crate::prompt::{Message, Prompt};
-use crate::sampling::Sampler;
+use crate::sampling::TokenSampler;
 use crate::seed::{prompt_seed, stream_rng};
 use crate::stop::StopCriteria;
 use crate::tokenizer::Tokenizer;
@@ -86,7 +86,7 @@ impl Tokenizer for ModelTokenizer {
 /// All rows (prompts × n) of a request are left-padded into batches of at most
 /// `max_batch_rows`; each batch is prefilled once and decoded one token per step with the
 /// [`KvCache`]. Logits of the last position come to the host, where each row draws from its
-/// own seeded stream ([`Sampler`]). A finished row stops sampling and decoding at once; when
+/// own seeded stream ([`TokenSampler`]). A finished row stops sampling and decoding at once; when
 /// the unfinished rows drop to `compact_below` of the batch, the batch is rebuilt from them
 /// alone (a prefill of their full sequences into a fresh cache), so finished rows stop costing
 /// model compute too. The batch ends when every row is finished.
@@ -270,7 +270,7 @@ impl RolloutEngine for LocalEngine {
         prompts: &[Prompt],
         params: &SamplingParams,
     ) -> Result<Vec<Vec<Completion>>> {
-        let sampler = Sampler::new(params)?;
+        let sampler = TokenSampler::new(params)?;
         let stops = StopCriteria::new(params, &self.eos);
         let tokenizer = self.tokenizer.as_ref().map(|t| t as &dyn Tokenizer);
         let rules = RowRules::new(&sampler, &stops, tokenizer, params.max_new_tokens)?;

@@ -36,7 +36,7 @@ pub enum LogprobMode {
 /// How to sample: k completions per prompt, the logits processor, stops, length and seed.
 ///
 /// Processing order (vLLM v1's): temperature → min-p → top-k → top-p, then one draw. See
-/// [`Sampler`](crate::Sampler) for the exact rules.
+/// [`TokenSampler`](crate::TokenSampler) for the exact rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SamplingParams {

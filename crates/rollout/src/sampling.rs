@@ -10,7 +10,7 @@ use crate::params::{LogprobMode, SamplingParams};
 
 /// One sampled token and its log-probability (see [`LogprobMode`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sampled {
+pub struct SampledToken {
     /// The token id.
     pub token: u32,
     /// Its log-probability under the configured [`LogprobMode`].
@@ -33,7 +33,7 @@ pub struct Sampled {
 ///
 /// Work is in f64. Without min-p, top-k or top-p nothing is sorted.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sampler {
+pub struct TokenSampler {
     greedy: bool,
     temperature: f64,
     top_k: Option<usize>,
@@ -42,8 +42,9 @@ pub struct Sampler {
     mode: LogprobMode,
 }
 
-impl Sampler {
-    /// A sampler for `params` (validated here, so [`Sampler::sample`] only fails on bad logits).
+impl TokenSampler {
+    /// A sampler for `params` (validated here, so [`TokenSampler::sample`] only fails on bad
+    /// logits).
     ///
     /// # Errors
     /// [`RolloutError::InvalidParam`] from [`SamplingParams::validate`].
@@ -68,7 +69,7 @@ impl Sampler {
     ///
     /// # Errors
     /// [`RolloutError::Model`] when `logits` is empty or has no finite value.
-    pub fn sample(&self, logits: &[f32], rng: &mut dyn Rng) -> Result<Sampled> {
+    pub fn sample(&self, logits: &[f32], rng: &mut dyn Rng) -> Result<SampledToken> {
         let z = finite_row(logits)?;
         if self.greedy {
             let token = argmax(&z);
@@ -76,7 +77,7 @@ impl Sampler {
                 LogprobMode::Processed => 0.0,
                 LogprobMode::Temperature | LogprobMode::Raw => z[token] - log_sum_exp(&z),
             };
-            return Ok(Sampled {
+            return Ok(SampledToken {
                 token: token as u32,
                 logprob: logprob as f32,
             });
@@ -102,7 +103,7 @@ impl Sampler {
             LogprobMode::Processed => (kept.weights[token] / mass).ln(),
             LogprobMode::Raw => z[token] - log_sum_exp(&z),
         };
-        Ok(Sampled {
+        Ok(SampledToken {
             token: token as u32,
             logprob: logprob as f32,
         })
@@ -255,10 +256,10 @@ mod tests {
         }
     }
 
-    fn sampler(f: impl FnOnce(&mut SamplingParams)) -> Sampler {
+    fn sampler(f: impl FnOnce(&mut SamplingParams)) -> TokenSampler {
         let mut p = SamplingParams::default();
         f(&mut p);
-        Sampler::new(&p).unwrap()
+        TokenSampler::new(&p).unwrap()
     }
 
     #[test]

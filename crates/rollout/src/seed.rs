@@ -9,32 +9,25 @@
 
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
-
-/// The golden-ratio increment of SplitMix64.
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// SplitMix64's finaliser: a bijective mix of 64 bits.
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use rlft_util::seed;
 
 /// The seed of prompt `index` in a request seeded with `seed`: `seed + index · φ·2⁶⁴`
-/// (wrapping), so `prompt_seed(prompt_seed(s, i), 0) == prompt_seed(s, i)`.
+/// (wrapping), so `prompt_seed(prompt_seed(s, i), 0) == prompt_seed(s, i)`
+/// ([`rlft_util::seed::prompt_seed`]).
 pub fn prompt_seed(seed: u64, index: usize) -> u64 {
-    seed.wrapping_add((index as u64).wrapping_mul(GOLDEN))
+    seed::prompt_seed(seed, index as u64)
 }
 
-/// The random stream of sample `sample` (0-based, < n) of a prompt whose seed is `prompt_seed`.
+/// The random stream of sample `sample` (0-based, < n) of a prompt whose seed is `prompt_seed`
+/// ([`rlft_util::seed::sample_seed`]).
 pub fn stream_rng(prompt_seed: u64, sample: usize) -> Xoshiro256PlusPlus {
-    let key = mix64(prompt_seed ^ mix64((sample as u64).wrapping_add(1)));
-    Xoshiro256PlusPlus::seed_from_u64(key)
+    Xoshiro256PlusPlus::seed_from_u64(seed::sample_seed(prompt_seed, sample as u64))
 }
 
-/// A seed for a request that carries none: mixes an engine's own seed with its call counter.
+/// A seed for a request that carries none: mixes an engine's own seed with its call counter
+/// ([`rlft_util::seed::call_seed`]).
 pub(crate) fn call_seed(engine_seed: u64, call: u64) -> u64 {
-    mix64(engine_seed ^ mix64(call.wrapping_add(GOLDEN)))
+    seed::call_seed(engine_seed, call)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
-use rlft_rollout::{Sampler, SamplingParams};
+use rlft_rollout::{SamplingParams, TokenSampler};
 
 /// The processed distribution, written the slow obvious way: softmax(z/T); drop p < min_p·max;
 /// sort by (p desc, id asc); keep k; renormalise; keep while the mass before < top_p;
@@ -64,7 +64,7 @@ proptest! {
         p in params(),
         seed in any::<u64>(),
     ) {
-        let s = Sampler::new(&p).unwrap();
+        let s = TokenSampler::new(&p).unwrap();
         let dist = s.distribution(&logits).unwrap();
         let want = oracle(&logits, &p);
         for (a, b) in dist.iter().zip(&want) {
@@ -125,7 +125,7 @@ fn empirical_frequencies_match_the_processed_distribution() {
     ];
     let draws = 40_000u64;
     for (c, p) in configs.iter().enumerate() {
-        let s = Sampler::new(p).unwrap();
+        let s = TokenSampler::new(p).unwrap();
         let want = oracle(&logits, p);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1000 + c as u64);
         let mut counts = vec![0u64; logits.len()];
@@ -152,7 +152,7 @@ fn a_wrong_distribution_fails_the_chi_square_bound() {
     // The same check, fed samples from temperature 1.0 while expecting temperature 0.6: the
     // bound must reject it, or the test above could not fail.
     let logits = [2.0f32, 1.5, 1.0, 0.5, 0.0];
-    let s = Sampler::new(&SamplingParams::default()).unwrap();
+    let s = TokenSampler::new(&SamplingParams::default()).unwrap();
     let want = oracle(
         &logits,
         &SamplingParams {

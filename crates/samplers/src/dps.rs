@@ -13,6 +13,7 @@
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, RngExt, SeedableRng};
+use rlft_util::seed::splitmix64;
 use serde::{Deserialize, Serialize};
 
 use crate::epoch::EpochStream;
@@ -20,7 +21,6 @@ use crate::error::{Result, SamplerError, config_err};
 use crate::sampler::{
     Accounting, BatchShape, Ledger, Outcome, PromptId, PromptSampler, SamplerState, Selection,
 };
-use crate::topk::mix64;
 use crate::uniform::wrong_kind;
 
 /// Initial belief μ₀ over (unsolved, partial, solved), `hmm_prior_pi`.
@@ -239,8 +239,8 @@ pub struct DpsState {
 ///
 /// Notes on the reference code (spec §7), and what this implementation does:
 /// - ties (massive at step 1) are broken uniformly at random, by a counter-based key
-///   `mix64(seed ⊕ id)` with a per-step seed drawn from the caller's RNG, instead of the code's
-///   unstable `argsort` order;
+///   `splitmix64(seed ⊕ id)` with a per-step seed drawn from the caller's RNG, instead of the
+///   code's unstable `argsort` order;
 /// - a zero normaliser in ξ (a structural zero in α₀ or a one-hot μ₀ meeting a "forbidden"
 ///   jump) falls back to ξ = e_o ⊗ μ^post_old instead of producing NaN;
 /// - a new prompt's first prior is μ₀ itself (not Φ̄(α₀)μ₀), as in the code;
@@ -374,7 +374,7 @@ impl Dps {
     }
 
     /// One pass over all prompts: apply the owed update (if any), then, when `seed` is given,
-    /// score the candidates and return the top B by (score, mix64(seed ⊕ id)).
+    /// score the candidates and return the top B by (score, splitmix64(seed ⊕ id)).
     fn sweep(&mut self, seed: Option<u64>) -> Vec<PromptId> {
         let n = self.shape.num_prompts;
         let update = self.state.update_due && !self.config.frozen;
@@ -482,7 +482,7 @@ impl Dps {
         let mut chosen: Vec<PromptId> = all[..above].iter().map(|k| k.id as PromptId).collect();
         let need = b - above;
         let pool = tied.len() + pristine;
-        let mut local = Xoshiro256PlusPlus::seed_from_u64(mix64(seed ^ 0x7469_6573));
+        let mut local = Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed ^ 0x7469_6573));
         if need > 0 {
             tied.sort_unstable();
             if pool <= need {
@@ -716,7 +716,7 @@ impl TopB {
         }
         let key = Key {
             score,
-            tie: mix64(self.seed ^ u64::from(id)),
+            tie: splitmix64(self.seed ^ u64::from(id)),
             id,
         };
         match self.floor {

@@ -35,7 +35,6 @@
 //! ```
 
 mod config;
-mod distr;
 mod dps;
 mod dynamic;
 mod epoch;

@@ -3,9 +3,9 @@
 
 use rand::Rng;
 use rand::seq::SliceRandom;
+use rand_distr::{Beta, Distribution};
 use serde::{Deserialize, Serialize};
 
-use crate::distr::beta;
 use crate::epoch::EpochStream;
 use crate::error::{Result, SamplerError, config_err};
 use crate::sampler::{
@@ -165,8 +165,8 @@ impl PromptSampler for Mopps {
         let cands = st.stream.take(pool, self.shape.num_prompts, rng, &|_| true);
         let theta: Vec<f64> = cands
             .iter()
-            .map(|&i| beta(st.alpha[i], st.beta[i], rng))
-            .collect();
+            .map(|&i| thompson(i, st.alpha[i], st.beta[i], rng))
+            .collect::<Result<_>>()?;
         let mut order: Vec<usize> = (0..cands.len()).collect();
         let prompts: Vec<usize> = match self.config.rule {
             MoppsRule::Topk => {
@@ -232,10 +232,82 @@ impl PromptSampler for Mopps {
                         ),
                     });
                 }
+                let valid = |v: f64| v > 0.0 && v.is_finite();
+                if let Some(i) =
+                    (0..s.alpha.len()).find(|&i| !valid(s.alpha[i]) || !valid(s.beta[i]))
+                {
+                    return Err(SamplerError::State {
+                        reason: format!(
+                            "posterior of prompt {i} must have a, b > 0 and finite, got ({}, {})",
+                            s.alpha[i], s.beta[i]
+                        ),
+                    });
+                }
                 self.state = s;
                 Ok(())
             }
             other => Err(wrong_kind("mopps", &other)),
         }
+    }
+}
+
+/// One Thompson draw θ̂ ~ Beta(a, b) from the posterior of `prompt`.
+///
+/// # Errors
+/// [`SamplerError::State`] when (a, b) is not a valid Beta (checked on restore, so only a
+/// broken invariant reaches it).
+fn thompson(prompt: usize, a: f64, b: f64, rng: &mut dyn Rng) -> Result<f64> {
+    let beta = Beta::new(a, b).map_err(|e| SamplerError::State {
+        reason: format!("posterior of prompt {prompt} is not a valid Beta({a}, {b}): {e}"),
+    })?;
+    Ok(beta.sample(rng))
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::Xoshiro256PlusPlus;
+
+    use super::*;
+
+    #[test]
+    fn thompson_draws_have_the_posteriors_moments() {
+        // Asymmetric posteriors, so swapping a and b would fail.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        for (a, b) in [(2.0, 5.0), (30.0, 10.0), (0.5, 0.5)] {
+            let n = 40_000;
+            let xs: Vec<f64> = (0..n)
+                .map(|_| thompson(0, a, b, &mut rng).unwrap())
+                .collect();
+            let mean = xs.iter().sum::<f64>() / n as f64;
+            let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
+            let m = a / (a + b);
+            let v = a * b / ((a + b) * (a + b) * (a + b + 1.0));
+            assert!((mean - m).abs() < 0.01, "Beta({a}, {b}) mean {mean} vs {m}");
+            assert!(
+                (var - v).abs() < 0.05 * v,
+                "Beta({a}, {b}) var {var} vs {v}"
+            );
+        }
+        assert!(matches!(
+            thompson(3, 0.0, 1.0, &mut rng),
+            Err(SamplerError::State { .. })
+        ));
+    }
+
+    #[test]
+    fn restore_rejects_an_invalid_posterior() {
+        let shape = BatchShape {
+            num_prompts: 3,
+            batch_size: 1,
+            group_size: 2,
+        };
+        let mut m = Mopps::new(shape, &MoppsConfig::default()).unwrap();
+        let SamplerState::Mopps(mut st) = m.state() else {
+            unreachable!()
+        };
+        st.beta[1] = f64::NAN;
+        let err = m.restore(SamplerState::Mopps(st)).unwrap_err();
+        assert!(err.to_string().contains("prompt 1"), "{err}");
     }
 }

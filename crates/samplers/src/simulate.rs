@@ -17,10 +17,10 @@ use std::fmt::Write as _;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::SamplerConfig;
-use crate::distr::standard_normal;
 use crate::error::{Result, SamplerError, config_err};
 use crate::sampler::{BatchShape, Outcome, PromptId, Selection};
 
@@ -239,6 +239,11 @@ struct WorldState {
     heldout: Vec<f64>,
     /// Shared skill (DpsToy: the accumulated transfer drift; SflLogit: z).
     skill: f64,
+}
+
+/// A standard normal draw.
+fn standard_normal(rng: &mut dyn Rng) -> f64 {
+    rng.sample(StandardNormal)
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -729,18 +734,14 @@ fn xml_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Write `contents` to `path` atomically (temp file in the same directory, then rename).
+/// Write `contents` to `path` atomically with [`rlft_util::fs::write_atomic`] (temporary file
+/// in the same directory, fsync, rename).
 ///
 /// # Errors
 /// [`SamplerError::Io`] naming the path.
 pub fn write_atomic(path: &std::path::Path, contents: &str) -> Result<()> {
-    let io = |source| SamplerError::Io {
+    rlft_util::fs::write_atomic(path, contents).map_err(|source| SamplerError::Io {
         path: path.display().to_string(),
         source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, contents).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }

@@ -2,15 +2,6 @@
 
 use rand::{Rng, RngExt};
 
-/// SplitMix64 finaliser: a bijective 64-bit mixer used for counter-based tie-break keys.
-#[inline]
-pub(crate) fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Indices of the `b` largest scores, ties broken uniformly at random, in descending score
 /// order. NaN scores rank last. `b` is clamped to `scores.len()`.
 pub(crate) fn top_b(scores: &[f64], b: usize, rng: &mut dyn Rng) -> Vec<usize> {

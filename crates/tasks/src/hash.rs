@@ -2,7 +2,10 @@
 //!
 //! `std`'s `DefaultHasher` may change between Rust releases, so ids and splits use FNV-1a
 //! (64-bit, offset basis 0xcbf29ce484222325, prime 0x100000001b3) followed by the SplitMix64
-//! finaliser, which spreads FNV's weak low bits. Both are fixed here and never change.
+//! finaliser ([`rlft_util::seed::mix64`]), which spreads FNV's weak low bits. Both are fixed and
+//! never change.
+
+pub(crate) use rlft_util::seed::mix64;
 
 /// FNV-1a over `bytes`, then the SplitMix64 finaliser.
 pub(crate) fn stable_hash(bytes: &[u8]) -> u64 {
@@ -12,13 +15,6 @@ pub(crate) fn stable_hash(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     mix64(h)
-}
-
-/// The SplitMix64 finaliser (Steele, Lea, Flood 2014).
-pub(crate) fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

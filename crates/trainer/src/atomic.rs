@@ -1,12 +1,11 @@
 //! Atomic file writes: a reader sees the old file or the new one, never half of one.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Result, TrainerError};
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, fsyncs it and
-/// renames it over the target.
+/// Writes `bytes` to `path` atomically ([`rlft_util::fs::write_atomic`]: a temporary file in
+/// the same directory, fsync, rename), creating the parent directory first.
 ///
 /// # Errors
 /// [`TrainerError::Io`] naming the path and the failed operation.
@@ -16,28 +15,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = dir {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| io("create directory for", e))?;
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io("write", e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io("rename into", e)
-    })
+    rlft_util::fs::write_atomic(path, bytes).map_err(|e| io("write", e))
 }
 
 /// Serialises `value` as pretty JSON and writes it atomically.

@@ -39,20 +39,103 @@ pub struct Collected {
     pub mixed_groups: usize,
 }
 
-/// Runs one step's selection protocol. `prompt_ids[i]` are the (templated) token ids of prompt
-/// `i`; `params.n` is overridden by the rollouts each selection asks for; `params.seed` should
-/// be derived from the run seed and the step so that resumed runs repeat it.
+/// Where a step's rollouts come from: given an engine and the prompt ids a sampler chose,
+/// `params.n` scored rollouts per prompt, each [`Completion`](rlft_core::Completion) with its
+/// `reward` and `correct` verdict set. [`SingleTurn`] generates one completion per rollout and
+/// scores it with a [`Rewarder`]; [`MultiTurn`](crate::MultiTurn) runs an environment's
+/// episodes turn by turn.
+pub trait RolloutSource {
+    /// Number of prompts the source knows (prompt ids are `0..num_prompts()`).
+    fn num_prompts(&self) -> usize;
+
+    /// `params.n` scored rollouts for each of `prompts`, one group per prompt in order.
+    ///
+    /// # Errors
+    /// Engine and scorer errors; [`TrainerError::InvalidBatch`] for an unknown prompt id.
+    fn rollout(
+        &self,
+        engine: &dyn RolloutEngine,
+        prompts: &[usize],
+        params: &SamplingParams,
+    ) -> Result<Vec<PromptGroup>>;
+}
+
+/// Single-turn rollouts: prompt `i` is `prompt_ids[i]` (token ids after any chat template),
+/// each completion scored by a [`Rewarder`].
+pub struct SingleTurn<'a> {
+    prompt_ids: Vec<Vec<u32>>,
+    rewarder: &'a dyn Rewarder,
+}
+
+impl std::fmt::Debug for SingleTurn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SingleTurn")
+            .field("prompts", &self.prompt_ids.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> SingleTurn<'a> {
+    /// Prompts by id, and their scorer.
+    pub fn new(prompt_ids: Vec<Vec<u32>>, rewarder: &'a dyn Rewarder) -> Self {
+        Self {
+            prompt_ids,
+            rewarder,
+        }
+    }
+}
+
+impl RolloutSource for SingleTurn<'_> {
+    fn num_prompts(&self) -> usize {
+        self.prompt_ids.len()
+    }
+
+    fn rollout(
+        &self,
+        engine: &dyn RolloutEngine,
+        prompts: &[usize],
+        params: &SamplingParams,
+    ) -> Result<Vec<PromptGroup>> {
+        let inputs = prompts
+            .iter()
+            .map(|&p| {
+                self.prompt_ids
+                    .get(p)
+                    .map(|ids| (p, ids.clone()))
+                    .ok_or_else(|| {
+                        TrainerError::InvalidBatch(format!(
+                            "prompt id {p} out of range for {} prompts",
+                            self.prompt_ids.len()
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut groups = engine.generate_groups(&inputs, params)?;
+        for g in &mut groups {
+            for c in &mut g.completions {
+                let (reward, correct) = self.rewarder.score(g.prompt_index, &c.text)?;
+                c.reward = reward;
+                c.correct = Some(correct);
+            }
+        }
+        Ok(groups)
+    }
+}
+
+/// Runs one step's selection protocol. `params.n` is overridden by the rollouts each
+/// selection asks for; `params.seed` should be derived from the run seed and the step so that
+/// resumed runs repeat it. Samplers observe the completions' `correct` verdicts (a completion
+/// without one counts as wrong).
 ///
 /// # Errors
 /// Sampler, engine and scorer errors; [`TrainerError::InvalidBatch`] for a prompt id outside
-/// `prompt_ids` or a screened prompt the sampler never screened.
+/// the source or a screened prompt the sampler never screened.
 pub fn collect_step(
     step: u64,
     sampler: &mut dyn PromptSampler,
     rng: &mut dyn Rng,
     engine: &dyn RolloutEngine,
-    prompt_ids: &[Vec<u32>],
-    rewarder: &dyn Rewarder,
+    source: &dyn RolloutSource,
     params: &SamplingParams,
 ) -> Result<Collected> {
     let mut screened: HashMap<usize, (PromptGroup, bool)> = HashMap::new();
@@ -76,36 +159,30 @@ pub fn collect_step(
                 return Ok(out);
             }
         };
-        let inputs = prompts
-            .iter()
-            .map(|&p| {
-                prompt_ids
-                    .get(p)
-                    .map(|ids| (p, ids.clone()))
-                    .ok_or_else(|| {
-                        TrainerError::InvalidBatch(format!(
-                            "prompt id {p} out of range for {} prompts",
-                            prompt_ids.len()
-                        ))
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
         let mut p = params.clone();
         p.n = rollouts as usize;
-        p.seed = params
-            .seed
-            .map(|s| s ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        p.seed = params.seed.map(|s| rlft_util::seed::round_seed(s, round));
         round += 1;
-        let mut groups = engine.generate_groups(&inputs, &p)?;
+        let groups = source.rollout(engine, &prompts, &p)?;
+        if groups.len() != prompts.len() {
+            return Err(TrainerError::InvalidBatch(format!(
+                "the rollout source returned {} groups for {} prompts",
+                groups.len(),
+                prompts.len()
+            )));
+        }
         let mut outcomes = Vec::with_capacity(groups.len());
-        for g in &mut groups {
-            let mut successes = 0u32;
-            for c in &mut g.completions {
-                let (reward, correct) = rewarder.score(g.prompt_index, &c.text)?;
-                c.reward = reward;
-                successes += u32::from(correct);
-                out.tokens += c.token_ids.len();
-            }
+        for g in &groups {
+            let successes = g
+                .completions
+                .iter()
+                .filter(|c| c.correct == Some(true))
+                .count() as u32;
+            out.tokens += g
+                .completions
+                .iter()
+                .map(|c| c.token_ids.len())
+                .sum::<usize>();
             out.rollouts += g.completions.len();
             outcomes.push(Outcome::new(g.prompt_index, successes, rollouts));
         }

@@ -1,20 +1,21 @@
 //! # rlft-trainer
 //!
-//! Assembles the rlft crates into training loops: [`OnlineTrainer`] (sampler → engine →
-//! rewarder → [`GrpoLearner`], with exact checkpoint / resume), [`sft_train`] and
+//! Assembles the rlft crates into training loops: [`OnlineTrainer`] (sampler → rollout
+//! source → [`Learner`], with exact checkpoint / resume), [`SftTrainer`] / [`sft_train`] and
 //! [`evaluate`]. Every part comes in through a trait, so a custom loop can call
-//! [`collect_step`] and [`GrpoLearner::update`] itself (see `examples/custom_trainer.rs`), score
-//! with any verifier through [`VerifierRewarder`], or minimise any objective through
-//! [`GrpoLearner::with_objective`]. The pieces, each usable alone:
+//! [`collect_step`] and [`Learner::update`] itself (see `examples/custom_trainer.rs` and
+//! `examples/dsrl.rs`). The pieces, each usable alone:
 //!
-//! - [`OptimConfig`]: AdamW with torch's defaults, [`clip_grad_norm`] with one global norm (torch
-//!   `clip_grad_norm_`, TRL `max_grad_norm`) and Hugging Face's learning-rate schedules.
+//! - [`Learner`]: one update over a sum of phased [`Term`]s, each a [`Scorer`] ([`Conditional`]
+//!   or PreRL's [`Marginal`]), an advantage estimator, a [`SampleMask`], any
+//!   [`rlft_core::Objective`] and a [`Phase`]; `sync_reference_at` events (DSRL).
+//! - [`RolloutSource`]: [`SingleTurn`] (engine + [`Rewarder`], e.g. [`VerifierRewarder`]) or
+//!   [`MultiTurn`] (an environment's episodes, turn by turn over any engine).
+//! - [`OptimStep`]: the one optimiser step RL and SFT share: AdamW with torch's defaults
+//!   ([`OptimConfig`]), [`clip_grad_norm`] with one global norm, Hugging Face's schedules.
+//! - [`SftExample`] with per-token loss masks; [`render_conversation`] through the model's chat
+//!   template.
 //! - [`MetricsLog`] / [`StepRecord`]: the per-step JSONL log (resume-safe) and [`svg_chart`].
-//! - [`completion_logprobs`] / [`completion_logprobs_and_entropy`]: a
-//!   [`rlft_core::PolicyBatch`] scored by an [`rlft_models::CausalLm`].
-//! - [`GrpoLearner`]: the policy update of online RL (advantages, old / reference log-probs,
-//!   μ passes, mini-batches, accumulation, global-norm clipping, AdamW, schedule).
-//! - [`sft_train`]: supervised (or DRIFT-weighted) finetuning on the same step machinery.
 //! - [`pass_at_k`]: the unbiased pass@k estimator.
 //! - [`write_atomic`]: checkpoint and output writes that are never half-done.
 //!
@@ -29,27 +30,37 @@
 //! ```
 
 mod atomic;
+mod checkpoint;
 mod collect;
 mod error;
 mod eval;
-mod grpo;
+mod learner;
 mod metrics;
+mod multiturn;
 mod online;
 mod optim;
 mod passk;
-mod policy;
+mod scorer;
 mod sft;
+mod terms;
 
 pub use atomic::{write_atomic, write_json_atomic};
-pub use collect::{Collected, Rewarder, VerifierRewarder, collect_step};
+pub use checkpoint::CheckpointInfo;
+pub use collect::{Collected, Rewarder, RolloutSource, SingleTurn, VerifierRewarder, collect_step};
 pub use error::{Result, TrainerError};
 pub use eval::{EvalReport, evaluate};
-pub use grpo::{GrpoConfig, GrpoLearner};
+pub use learner::{GrpoConfig, GrpoLearner, Learner, LearnerConfig};
 pub use metrics::{MetricsLog, StepRecord, read_log, svg_chart};
-pub use online::{
-    CheckpointInfo, EngineFactory, OnlineConfig, OnlineParts, OnlineTrainer, step_seed,
+pub use multiturn::{
+    LossTurns, MultiTurn, MultiTurnConfig, RenderedConversation, TemplateRender,
+    render_conversation,
 };
-pub use optim::{LrSchedule, OptimConfig, clip_grad_norm};
+pub use online::{EngineFactory, OnlineConfig, OnlineParts, OnlineTrainer, step_seed};
+pub use optim::{LrSchedule, OptimConfig, OptimStep, StepStats, clip_grad_norm};
 pub use passk::pass_at_k;
-pub use policy::{completion_logprobs, completion_logprobs_and_entropy};
-pub use sft::{SftConfig, SftExample, sft_batch, sft_train};
+pub use scorer::{
+    Conditional, Marginal, Scorer, ScorerConfig, completion_logprobs,
+    completion_logprobs_and_entropy,
+};
+pub use sft::{SftConfig, SftExample, SftTrainer, sft_batch, sft_train};
+pub use terms::{Phase, SampleMask, Term, TermConfig};

@@ -1,28 +1,28 @@
 //! The online RL loop: sampler → engine → rewarder → learner, with metrics and exact
 //! checkpoint / resume.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::Device;
 use rand::{SeedableRng, rngs::StdRng};
 use rlft_models::CausalLm;
 use rlft_rollout::{RolloutEngine, SamplingParams};
 use rlft_samplers::{PromptSampler, SamplerState};
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::{write_atomic, write_json_atomic};
-use crate::collect::{Rewarder, collect_step};
+use crate::checkpoint::{RunDir, load_module};
+use crate::collect::{RolloutSource, collect_step};
 use crate::error::{Result, TrainerError};
-use crate::grpo::{GrpoConfig, GrpoLearner};
+use crate::learner::{Learner, LearnerConfig};
 use crate::metrics::{MetricsLog, StepRecord};
+use crate::terms::Term;
 
 /// Settings of an online run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OnlineConfig {
-    /// Training steps (each: one rollout batch, [`GrpoConfig::steps_per_rollout`] updates).
+    /// Training steps (each: one rollout batch, [`LearnerConfig::steps_per_rollout`] updates).
     /// Default 100.
     pub steps: usize,
     /// Run seed: prompt selection and sampling of step t use seeds derived from (seed, t), so
@@ -33,7 +33,7 @@ pub struct OnlineConfig {
     /// (TRL's `num_generations`).
     pub sampling: SamplingParams,
     /// The policy update.
-    pub grpo: GrpoConfig,
+    pub grpo: LearnerConfig,
     /// Write a checkpoint every this many steps (0: only at the end). Default 10.
     pub checkpoint_every: usize,
     /// Keep this many checkpoints on disk. Default 2.
@@ -49,7 +49,7 @@ impl Default for OnlineConfig {
                 n: 8,
                 ..SamplingParams::default()
             },
-            grpo: GrpoConfig::default(),
+            grpo: LearnerConfig::default(),
             checkpoint_every: 10,
             keep_checkpoints: 2,
         }
@@ -60,49 +60,32 @@ impl Default for OnlineConfig {
 /// model; a remote one may ignore it.
 pub type EngineFactory<'a> = Box<dyn FnMut(&CausalLm) -> Result<Box<dyn RolloutEngine + 'a>> + 'a>;
 
-/// What `latest.json` in a run directory records.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointInfo {
-    /// Steps completed when the checkpoint was written.
-    pub step: usize,
-    /// Optimiser steps taken.
-    pub optimizer_step: usize,
-    /// The checkpoint's directory, relative to the run directory.
-    pub dir: String,
-}
-
-/// Derives the seed of stream `stream` at step `step` from the run seed (SplitMix64).
-pub fn step_seed(seed: u64, step: u64, stream: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(step.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(stream.wrapping_mul(0xBF58_476D_1CE4_E5B9));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// Derives the seed of stream `stream` at step `step` from the run seed (SplitMix64; see
+/// [`rlft_util::seed::step_seed`]).
+pub use rlft_util::seed::step_seed;
 
 /// An online RL run in a directory: `metrics.jsonl`, `ckpt-NNNNNN/` checkpoints and
-/// `latest.json`. Every part is passed in, so any sampler, engine or rewarder composes.
+/// `latest.json`. Every part is passed in, so any sampler, rollout source, engine or objective
+/// composes.
 pub struct OnlineTrainer<'a> {
     cfg: OnlineConfig,
-    dir: PathBuf,
+    run: RunDir,
     device: Device,
     model: CausalLm,
     reference: Option<CausalLm>,
+    reference_synced: bool,
     sampler: Box<dyn PromptSampler + 'a>,
-    prompt_ids: Vec<Vec<u32>>,
-    rewarder: &'a dyn Rewarder,
+    source: Box<dyn RolloutSource + 'a>,
     engine: EngineFactory<'a>,
-    learner: GrpoLearner,
+    learner: Learner,
     log: MetricsLog,
     step: usize,
-    rollouts: u64,
 }
 
 impl std::fmt::Debug for OnlineTrainer<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnlineTrainer")
-            .field("dir", &self.dir)
+            .field("dir", &self.run.path())
             .field("step", &self.step)
             .finish_non_exhaustive()
     }
@@ -112,23 +95,26 @@ impl std::fmt::Debug for OnlineTrainer<'_> {
 pub struct OnlineParts<'a> {
     /// The policy, on an autodiff device.
     pub model: CausalLm,
-    /// Reference policy for the KL term (needed when β > 0).
+    /// Reference policy for KL terms (needed when a term has β > 0). A
+    /// `sync_reference_at` step sets it to the policy (and creates it if absent).
     pub reference: Option<CausalLm>,
     /// Prompt selection.
     pub sampler: Box<dyn PromptSampler + 'a>,
-    /// Token ids of every training prompt, indexed by prompt id.
-    pub prompt_ids: Vec<Vec<u32>>,
-    /// Scores completions.
-    pub rewarder: &'a dyn Rewarder,
+    /// Where rollouts come from: [`SingleTurn`](crate::SingleTurn) (prompt ids and a
+    /// rewarder) or [`MultiTurn`](crate::MultiTurn) (an environment's episodes).
+    pub source: Box<dyn RolloutSource + 'a>,
     /// Builds the generation engine for the current policy (a local engine wraps the model;
     /// a remote one may ignore it).
     pub engine: EngineFactory<'a>,
+    /// The objective terms; empty: the single term `cfg.grpo` describes (its `advantage` and
+    /// `loss` on the conditional scorer).
+    pub terms: Vec<Term>,
 }
 
 impl<'a> OnlineTrainer<'a> {
     /// Starts a run in `dir`, or resumes it from `latest.json` if one is there (model,
-    /// optimiser, sampler, step and rollout count; the metrics log is cut back to the
-    /// checkpoint).
+    /// optimiser, sampler, step counters and a synced reference; the metrics log is cut back
+    /// to the checkpoint).
     ///
     /// # Errors
     /// Config validation, I/O and checkpoint errors.
@@ -139,59 +125,52 @@ impl<'a> OnlineTrainer<'a> {
         device: &Device,
     ) -> Result<Self> {
         cfg.grpo.validate()?;
-        if parts.sampler.num_prompts() != parts.prompt_ids.len() {
+        if parts.sampler.num_prompts() != parts.source.num_prompts() {
             return Err(TrainerError::Config {
                 field: "sampler",
                 reason: format!(
-                    "sampler tracks {} prompts but {} prompt token lists were given",
+                    "sampler tracks {} prompts but the rollout source has {}",
                     parts.sampler.num_prompts(),
-                    parts.prompt_ids.len()
+                    parts.source.num_prompts()
                 ),
             });
         }
-        std::fs::create_dir_all(dir).map_err(|source| TrainerError::Io {
-            op: "create",
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let run = RunDir::create(dir, cfg.keep_checkpoints)?;
         let total = cfg.steps * cfg.grpo.steps_per_rollout();
-        let mut learner = GrpoLearner::new(cfg.grpo.clone(), total)?;
+        let mut learner = if parts.terms.is_empty() {
+            Learner::new(cfg.grpo.clone(), total)?
+        } else {
+            Learner::with_terms(cfg.grpo.clone(), total, parts.terms)?
+        };
         let mut model = parts.model;
+        let mut reference = parts.reference;
+        let mut reference_synced = false;
         let mut sampler = parts.sampler;
-        let (mut step, mut rollouts) = (0, 0);
-        if let Some(info) = read_latest(dir)? {
-            let ck = dir.join(&info.dir);
-            model = model
-                .try_load_file(ck.join("model.bpk"))
-                .map_err(|e| record_err(&ck, e))?;
-            let bytes = read(&ck.join("optimizer.bpk"))?;
-            let opt = cfg
-                .grpo
-                .optim
-                .adamw()
-                .from_bytes(Bytes::from_bytes_vec(bytes))
-                .map_err(|e| record_err(&ck, e))?;
-            learner.restore(opt, info.optimizer_step);
-            let state: ResumeState = read_json(&ck.join("state.json"))?;
-            sampler.restore(state.sampler)?;
-            step = info.step;
-            rollouts = state.rollouts;
+        let mut step = 0;
+        if let Some(r) = run.restore::<ResumeState>(model.clone(), &cfg.grpo.optim)? {
+            model = r.model;
+            learner.restore(r.optimizer, r.info.optimizer_step, r.info.step);
+            sampler.restore(r.state.sampler)?;
+            if r.state.reference_synced {
+                reference = Some(load_module(&r.dir, "reference.bpk", model.clone())?);
+                reference_synced = true;
+            }
+            step = r.info.step;
         }
         let log = MetricsLog::open(&dir.join("metrics.jsonl"), step)?;
         Ok(Self {
             cfg,
-            dir: dir.to_path_buf(),
+            run,
             device: device.clone(),
             model,
-            reference: parts.reference,
+            reference,
+            reference_synced,
             sampler,
-            prompt_ids: parts.prompt_ids,
-            rewarder: parts.rewarder,
+            source: parts.source,
             engine: parts.engine,
             learner,
             log,
             step,
-            rollouts,
         })
     }
 
@@ -203,6 +182,16 @@ impl<'a> OnlineTrainer<'a> {
     /// The current policy.
     pub fn model(&self) -> &CausalLm {
         &self.model
+    }
+
+    /// The reference policy, if any.
+    pub fn reference(&self) -> Option<&CausalLm> {
+        self.reference.as_ref()
+    }
+
+    /// The learner (terms, counters).
+    pub fn learner(&self) -> &Learner {
+        &self.learner
     }
 
     /// Consumes the trainer, returning the policy.
@@ -245,13 +234,17 @@ impl<'a> OnlineTrainer<'a> {
             self.sampler.as_mut(),
             &mut rng,
             engine.as_ref(),
-            &self.prompt_ids,
-            self.rewarder,
+            self.source.as_ref(),
             &params,
         )?;
         drop(engine);
         let t_gen = t0.elapsed().as_secs_f64();
-        self.rollouts += collected.rollouts as u64;
+        let synced = self.learner.reference_sync_due();
+        if synced {
+            // DSRL's reincarnation: the reference becomes the current policy, exactly.
+            self.reference = Some(self.model.clone());
+            self.reference_synced = true;
+        }
         let model = self.model.clone();
         let (model, mut rec) = self.learner.update(
             model,
@@ -262,125 +255,56 @@ impl<'a> OnlineTrainer<'a> {
         self.model = model;
         let secs = t0.elapsed().as_secs_f64();
         rec.step = self.step;
-        rec.set("rollouts", self.rollouts as f64)
-            .set(
-                "effective_ratio",
-                collected.mixed_groups as f64 / collected.groups.len().max(1) as f64,
-            )
-            .set(
-                "gen_tokens_per_s",
-                collected.tokens as f64 / t_gen.max(1e-9),
-            )
-            .set("tokens_per_s", collected.tokens as f64 / secs.max(1e-9))
-            .set("seconds", secs);
+        rec.set(
+            "rollouts",
+            self.sampler.accounting().rollouts_generated as f64,
+        )
+        .set(
+            "effective_ratio",
+            collected.mixed_groups as f64 / collected.groups.len().max(1) as f64,
+        )
+        .set(
+            "gen_tokens_per_s",
+            collected.tokens as f64 / t_gen.max(1e-9),
+        )
+        .set("tokens_per_s", collected.tokens as f64 / secs.max(1e-9))
+        .set("seconds", secs);
+        if !self.cfg.grpo.sync_reference_at.is_empty() {
+            rec.set("reference_synced", if synced { 1.0 } else { 0.0 });
+        }
         self.step += 1;
         Ok(rec)
     }
 
-    /// Writes `ckpt-NNNNNN/` (model, optimiser, sampler state, counters) and then points
-    /// `latest.json` at it; a crash at any moment leaves the previous checkpoint usable.
+    /// Writes `ckpt-NNNNNN/` (model, optimiser, sampler state, counters, a synced reference)
+    /// and then points `latest.json` at it; a crash at any moment leaves the previous
+    /// checkpoint usable.
     ///
     /// # Errors
     /// I/O and serialisation errors.
     pub fn checkpoint(&self) -> Result<()> {
-        let name = format!("ckpt-{:06}", self.step);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let fin = self.dir.join(&name);
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|source| TrainerError::Io {
-            op: "create",
-            path: tmp.clone(),
-            source,
-        })?;
-        self.model
-            .clone()
-            .save_file(tmp.join("model.bpk"))
-            .map_err(|e| record_err(&tmp, e))?;
-        let opt = self
-            .learner
-            .optimizer()
-            .into_bytes()
-            .map_err(|e| record_err(&tmp, e))?;
-        write_atomic(&tmp.join("optimizer.bpk"), &opt)?;
-        write_json_atomic(
-            &tmp.join("state.json"),
+        let reference = self
+            .reference
+            .as_ref()
+            .filter(|_| self.reference_synced)
+            .map(|r| ("reference.bpk", r));
+        self.run.save(
+            self.step,
+            self.learner.step(),
+            &self.model,
+            self.learner.optimizer(),
             &ResumeState {
                 sampler: self.sampler.state(),
-                rollouts: self.rollouts,
+                reference_synced: self.reference_synced,
             },
-        )?;
-        let _ = std::fs::remove_dir_all(&fin);
-        std::fs::rename(&tmp, &fin).map_err(|source| TrainerError::Io {
-            op: "rename",
-            path: fin.clone(),
-            source,
-        })?;
-        write_json_atomic(
-            &self.dir.join("latest.json"),
-            &CheckpointInfo {
-                step: self.step,
-                optimizer_step: self.learner.step(),
-                dir: name,
-            },
-        )?;
-        self.prune()
-    }
-
-    fn prune(&self) -> Result<()> {
-        let mut ckpts: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map_err(|source| TrainerError::Io {
-                op: "list",
-                path: self.dir.clone(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("ckpt-"))
-            })
-            .collect();
-        ckpts.sort();
-        let keep = self.cfg.keep_checkpoints.max(1);
-        for old in ckpts.iter().take(ckpts.len().saturating_sub(keep)) {
-            let _ = std::fs::remove_dir_all(old);
-        }
-        Ok(())
+            reference.as_slice(),
+        )
     }
 }
 
 #[derive(Serialize, Deserialize)]
 struct ResumeState {
     sampler: SamplerState,
-    rollouts: u64,
-}
-
-fn record_err(path: &Path, e: burn::store::RecordError) -> TrainerError {
-    TrainerError::Checkpoint {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| TrainerError::Io {
-        op: "read",
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    serde_json::from_slice(&read(path)?).map_err(|source| TrainerError::Json {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn read_latest(dir: &Path) -> Result<Option<CheckpointInfo>> {
-    let p = dir.join("latest.json");
-    if p.exists() {
-        read_json(&p).map(Some)
-    } else {
-        Ok(None)
-    }
+    #[serde(default)]
+    reference_synced: bool,
 }

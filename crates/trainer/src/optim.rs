@@ -292,3 +292,118 @@ mod tests {
         assert_eq!(flat(&same, &lin), raw);
     }
 }
+
+/// What one optimiser step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Sum of the micro-batch losses (each already scaled for accumulation).
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f32,
+    /// The learning rate the step used.
+    pub lr: f64,
+    /// Micro-batches that produced a loss (the others had nothing to train on).
+    pub micro_batches: usize,
+}
+
+/// The one optimiser step that RL and SFT share: accumulate the gradients of a window of
+/// micro-batches, clip them by one global norm, take an AdamW step at the scheduled learning
+/// rate, count the step. Checkpoints store [`OptimStep::optimizer`] and [`OptimStep::step`];
+/// [`OptimStep::restore`] puts them back.
+pub struct OptimStep {
+    cfg: OptimConfig,
+    adamw: ModuleOptimizer,
+    step: usize,
+    total_steps: usize,
+}
+
+impl std::fmt::Debug for OptimStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OptimStep")
+            .field("cfg", &self.cfg)
+            .field("step", &self.step)
+            .field("total_steps", &self.total_steps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OptimStep {
+    /// AdamW for a run of `total_steps` optimiser steps (the schedule's length).
+    ///
+    /// # Errors
+    /// [`TrainerError::Config`] from [`OptimConfig::validate`].
+    pub fn new(cfg: OptimConfig, total_steps: usize) -> Result<Self> {
+        cfg.validate()?;
+        Ok(Self {
+            adamw: cfg.adamw(),
+            cfg,
+            step: 0,
+            total_steps,
+        })
+    }
+
+    /// Optimiser steps taken.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &OptimConfig {
+        &self.cfg
+    }
+
+    /// The AdamW state (for checkpoints).
+    pub fn optimizer(&self) -> &ModuleOptimizer {
+        &self.adamw
+    }
+
+    /// Replaces the AdamW state and the step counter (resume).
+    pub fn restore(&mut self, optimizer: ModuleOptimizer, step: usize) {
+        self.adamw = optimizer;
+        self.step = step;
+    }
+
+    /// The learning rate of the next step.
+    pub fn next_lr(&self) -> f64 {
+        self.cfg.lr_at(self.step, self.total_steps)
+    }
+
+    /// Runs `micro_batches` micro-batches through `loss_of` (which returns the loss to
+    /// backpropagate, already scaled for accumulation, or `None` when the micro-batch has
+    /// nothing to train on), then clips and steps. `model` must be on an autodiff device.
+    ///
+    /// # Errors
+    /// Whatever `loss_of` returns.
+    pub fn run<F>(
+        &mut self,
+        mut model: rlft_models::CausalLm,
+        micro_batches: usize,
+        mut loss_of: F,
+    ) -> Result<(rlft_models::CausalLm, StepStats)>
+    where
+        F: FnMut(&rlft_models::CausalLm, usize) -> Result<Option<Tensor<1>>>,
+    {
+        let mut acc = burn::optim::GradientsAccumulator::new();
+        let (mut loss, mut used) = (0.0, 0);
+        for i in 0..micro_batches {
+            if let Some(l) = loss_of(&model, i)? {
+                loss += l.clone().into_scalar::<f32>() as f64;
+                used += 1;
+                acc.accumulate(&model, GradientsParams::from_grads(l.backward(), &model));
+            }
+        }
+        let (grads, grad_norm) = clip_grad_norm(&model, acc.grads(), self.cfg.max_grad_norm);
+        let lr = self.next_lr();
+        model = self.adamw.step(lr, model, grads);
+        self.step += 1;
+        Ok((
+            model,
+            StepStats {
+                loss,
+                grad_norm,
+                lr,
+                micro_batches: used,
+            },
+        ))
+    }
+}

@@ -1,7 +1,9 @@
 //! Supervised finetuning on (prompt, completion, weight) examples: plain SFT with weight 1, or
-//! DRIFT's weighted SFT. Uses the same scoring and optimiser machinery as the RL loop.
+//! DRIFT's weighted SFT, with per-token loss masks for multi-turn conversations. Uses the same
+//! scorer and optimiser step as the RL learner, and the same checkpoint / resume.
 
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use std::path::Path;
+
 use burn::tensor::Device;
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -12,25 +14,47 @@ use rlft_core::{
 use rlft_models::CausalLm;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::RunDir;
 use crate::error::{Result, TrainerError};
-use crate::metrics::StepRecord;
-use crate::optim::{OptimConfig, clip_grad_norm};
-use crate::policy::completion_logprobs;
+use crate::metrics::{MetricsLog, StepRecord};
+use crate::optim::{OptimConfig, OptimStep};
+use crate::scorer::{Conditional, Scorer};
 
 /// One training example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SftExample {
     /// Context tokens (no loss).
     pub prompt_ids: Vec<u32>,
-    /// Target tokens (loss), usually ending with the end-of-sequence token.
+    /// Target tokens, usually ending with the end-of-sequence token. All of them carry loss
+    /// unless `loss_mask` says otherwise.
     pub completion_ids: Vec<u32>,
+    /// Per-token loss mask over `completion_ids` (1: loss, 0: context only), e.g. only the
+    /// chosen assistant turns of a multi-turn conversation. Empty (default): every token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loss_mask: Vec<f32>,
     /// Per-example weight (1 for plain SFT).
     #[serde(default = "one")]
     pub weight: f32,
 }
 
+impl Default for SftExample {
+    /// No tokens, every token trained, weight 1.
+    fn default() -> Self {
+        Self {
+            prompt_ids: Vec::new(),
+            completion_ids: Vec::new(),
+            loss_mask: Vec::new(),
+            weight: 1.0,
+        }
+    }
+}
+
 fn one() -> f32 {
     1.0
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// SFT settings.
@@ -49,8 +73,17 @@ pub struct SftConfig {
     pub loss: WeightedNll,
     /// Shuffle seed; examples are reshuffled each epoch. Default 0.
     pub seed: u64,
+    /// Shuffle the examples each epoch. Default true; false keeps file order (DRIFT's
+    /// released training uses `--disable_shuffle`).
+    #[serde(default = "yes")]
+    pub shuffle: bool,
     /// Token id used to pad batches. Default 0.
     pub pad_id: u32,
+    /// Write a checkpoint every this many optimiser steps in a run directory (0: only at the
+    /// end). Default 50.
+    pub checkpoint_every: usize,
+    /// Checkpoints kept on disk. Default 2.
+    pub keep_checkpoints: usize,
 }
 
 impl Default for SftConfig {
@@ -65,7 +98,10 @@ impl Default for SftConfig {
             },
             loss: WeightedNll::default(),
             seed: 0,
+            shuffle: true,
             pad_id: 0,
+            checkpoint_every: 50,
+            keep_checkpoints: 2,
         }
     }
 }
@@ -91,16 +127,23 @@ impl SftConfig {
         self.optim.validate()
     }
 
+    /// Optimiser steps of one pass over `n` examples.
+    pub fn steps_per_epoch(&self, n: usize) -> usize {
+        n.div_ceil(self.batch_size).div_ceil(self.grad_accum_steps)
+    }
+
     /// Optimiser steps a run over `n` examples takes.
     pub fn total_steps(&self, n: usize) -> usize {
-        self.epochs * n.div_ceil(self.batch_size).div_ceil(self.grad_accum_steps)
+        self.epochs * self.steps_per_epoch(n)
     }
 }
 
-/// Lays examples out as a [`PolicyBatch`] whose per-row advantage is the example weight.
+/// Lays examples out as a [`PolicyBatch`] whose per-row advantage is the example weight and
+/// whose loss mask is each example's own.
 ///
 /// # Errors
-/// [`TrainerError::InvalidBatch`] for an empty slice or an example without tokens.
+/// [`TrainerError::InvalidBatch`] for an empty slice, an example without tokens, or a loss
+/// mask whose length is not the completion's.
 pub fn sft_batch(examples: &[&SftExample], pad_id: u32) -> Result<PolicyBatch> {
     if let Some(e) = examples
         .iter()
@@ -120,6 +163,7 @@ pub fn sft_batch(examples: &[&SftExample], pad_id: u32) -> Result<PolicyBatch> {
             completions: vec![Completion {
                 token_ids: e.completion_ids.clone(),
                 reward: e.weight,
+                loss_mask: e.loss_mask.clone(),
                 ..Completion::default()
             }],
         })
@@ -139,8 +183,104 @@ pub fn sft_batch(examples: &[&SftExample], pad_id: u32) -> Result<PolicyBatch> {
     .map_err(|e| TrainerError::InvalidBatch(e.to_string()))
 }
 
-/// Trains `model` (on an autodiff device) on `examples` and returns it. `on_step` receives
-/// each optimiser step's record (`loss`, `nll`, `grad_norm`, `lr`, `tokens`).
+/// The SFT loop's state, shared by [`sft_train`] (in memory) and [`SftTrainer`] (in a run
+/// directory): which examples each optimiser step trains on, and the step itself.
+struct SftLoop<'e> {
+    cfg: SftConfig,
+    examples: &'e [SftExample],
+    optim: OptimStep,
+    epoch_order: Option<(usize, Vec<usize>)>,
+}
+
+impl<'e> SftLoop<'e> {
+    fn new(cfg: SftConfig, examples: &'e [SftExample]) -> Result<Self> {
+        cfg.validate()?;
+        if examples.is_empty() {
+            return Err(TrainerError::InvalidBatch("no SFT examples".into()));
+        }
+        let total = cfg.total_steps(examples.len());
+        Ok(Self {
+            optim: OptimStep::new(cfg.optim.clone(), total)?,
+            cfg,
+            examples,
+            epoch_order: None,
+        })
+    }
+
+    fn total_steps(&self) -> usize {
+        self.cfg.total_steps(self.examples.len())
+    }
+
+    /// The example order of `epoch`: the seeded generator replayed through every earlier
+    /// epoch's shuffle, so a resumed run sees exactly the order an uninterrupted one did.
+    fn order(&mut self, epoch: usize) -> &[usize] {
+        if self.epoch_order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let mut order: Vec<usize> = (0..self.examples.len()).collect();
+            if self.cfg.shuffle {
+                let mut rng = StdRng::seed_from_u64(self.cfg.seed);
+                for _ in 0..=epoch {
+                    order = (0..self.examples.len()).collect();
+                    order.shuffle(&mut rng);
+                }
+            }
+            self.epoch_order = Some((epoch, order));
+        }
+        &self.epoch_order.as_ref().expect("set above").1
+    }
+
+    /// Optimiser step `step` (0-based): its window of micro-batches, one accumulated update.
+    fn train_step(
+        &mut self,
+        model: CausalLm,
+        step: usize,
+        device: &Device,
+    ) -> Result<(CausalLm, StepRecord)> {
+        let per_epoch = self.cfg.steps_per_epoch(self.examples.len());
+        let (epoch, index) = (step / per_epoch, step % per_epoch);
+        let (bs, ga) = (self.cfg.batch_size, self.cfg.grad_accum_steps);
+        let order = self.order(epoch).to_vec();
+        let micro: Vec<&[usize]> = order.chunks(bs).collect();
+        let window: Vec<&[usize]> = micro
+            .chunks(ga)
+            .nth(index)
+            .ok_or_else(|| TrainerError::InvalidBatch(format!("SFT step {step} is past the data")))?
+            .to_vec();
+        let scale = LossScale {
+            grad_accum_steps: ga,
+            ..LossScale::default()
+        };
+        let examples = self.examples;
+        let (pad_id, loss) = (self.cfg.pad_id, self.cfg.loss);
+        let (mut nll_sum, mut tokens) = (0.0, 0usize);
+        let n = window.len();
+        let (model, stats) = self.optim.run(model, n, |model, i| {
+            let rows: Vec<&SftExample> = window[i].iter().map(|&j| &examples[j]).collect();
+            let batch = sft_batch(&rows, pad_id)?;
+            tokens += batch.active_tokens();
+            let (logps, _) = Conditional.score(model, &batch, 1.0, device, None)?;
+            let tensors = batch.to_tensors(device)?;
+            let out = loss.compute(
+                ObjectiveInput::new(logps, &tensors)
+                    .with_scale(scale)
+                    .with_step(step),
+            )?;
+            nll_sum += out.metrics.get("nll").unwrap_or(f64::NAN) / n as f64;
+            Ok(Some(out.loss))
+        })?;
+        let mut rec = StepRecord::new(step);
+        rec.set("loss", stats.loss)
+            .set("nll", nll_sum)
+            .set("grad_norm", stats.grad_norm as f64)
+            .set("lr", stats.lr)
+            .set("tokens", tokens as f64)
+            .set("epoch", epoch as f64);
+        Ok((model, rec))
+    }
+}
+
+/// Trains `model` (on an autodiff device) on `examples` in memory and returns it. `on_step`
+/// receives each optimiser step's record (`loss`, `nll`, `grad_norm`, `lr`, `tokens`,
+/// `epoch`). For a resumable run in a directory use [`SftTrainer`].
 ///
 /// # Errors
 /// [`TrainerError::Config`] for bad settings, [`TrainerError::InvalidBatch`] for bad examples.
@@ -151,53 +291,148 @@ pub fn sft_train(
     device: &Device,
     mut on_step: impl FnMut(&StepRecord),
 ) -> Result<CausalLm> {
-    cfg.validate()?;
-    if examples.is_empty() {
-        return Err(TrainerError::InvalidBatch("no SFT examples".into()));
-    }
-    let total = cfg.total_steps(examples.len());
-    let mut opt = cfg.optim.adamw();
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let scale = LossScale {
-        grad_accum_steps: cfg.grad_accum_steps,
-        ..LossScale::default()
-    };
-    let mut step = 0;
-    for _ in 0..cfg.epochs {
-        let mut order: Vec<usize> = (0..examples.len()).collect();
-        order.shuffle(&mut rng);
-        let micro: Vec<Vec<usize>> = order.chunks(cfg.batch_size).map(<[_]>::to_vec).collect();
-        for window in micro.chunks(cfg.grad_accum_steps) {
-            let mut acc = GradientsAccumulator::new();
-            let (mut loss_sum, mut nll_sum, mut tokens) = (0.0, 0.0, 0usize);
-            for mb in window {
-                let rows: Vec<&SftExample> = mb.iter().map(|&i| &examples[i]).collect();
-                let batch = sft_batch(&rows, cfg.pad_id)?;
-                tokens += batch.active_tokens();
-                let logps = completion_logprobs(&model, &batch, 1.0, device)?;
-                let tensors = batch.to_tensors(device)?;
-                let out = cfg
-                    .loss
-                    .compute(ObjectiveInput::new(logps, &tensors).with_scale(scale))?;
-                loss_sum += out.loss.clone().into_scalar::<f32>() as f64;
-                nll_sum += out.metrics.get("nll").unwrap_or(f64::NAN) / window.len() as f64;
-                acc.accumulate(
-                    &model,
-                    GradientsParams::from_grads(out.loss.backward(), &model),
-                );
-            }
-            let (grads, norm) = clip_grad_norm(&model, acc.grads(), cfg.optim.max_grad_norm);
-            let lr = cfg.optim.lr_at(step, total);
-            model = opt.step(lr, model, grads);
-            let mut rec = StepRecord::new(step);
-            rec.set("loss", loss_sum)
-                .set("nll", nll_sum)
-                .set("grad_norm", norm as f64)
-                .set("lr", lr)
-                .set("tokens", tokens as f64);
-            on_step(&rec);
-            step += 1;
-        }
+    let mut lp = SftLoop::new(cfg.clone(), examples)?;
+    for step in 0..lp.total_steps() {
+        let (m, rec) = lp.train_step(model, step, device)?;
+        model = m;
+        on_step(&rec);
     }
     Ok(model)
+}
+
+/// A (weighted) SFT run in a directory: `metrics.jsonl`, `ckpt-NNNNNN/` checkpoints and
+/// `latest.json`, as [`OnlineTrainer`](crate::OnlineTrainer) writes them. Opening a directory
+/// that holds a checkpoint resumes from it: model, optimiser, step, and the data order (the
+/// epoch shuffles are replayed from the seed), so a killed run finishes with the same
+/// metrics and weights as an uninterrupted one.
+pub struct SftTrainer<'e> {
+    inner: SftLoop<'e>,
+    run: RunDir,
+    device: Device,
+    model: CausalLm,
+    log: MetricsLog,
+    step: usize,
+}
+
+impl std::fmt::Debug for SftTrainer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SftTrainer")
+            .field("dir", &self.run.path())
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SftState {
+    examples: usize,
+}
+
+impl<'e> SftTrainer<'e> {
+    /// Starts a run in `dir`, or resumes the one there.
+    ///
+    /// # Errors
+    /// Config validation, I/O and checkpoint errors; [`TrainerError::Checkpoint`] when the
+    /// checkpoint was written for a different number of examples.
+    pub fn open(
+        cfg: SftConfig,
+        dir: &Path,
+        model: CausalLm,
+        examples: &'e [SftExample],
+        device: &Device,
+    ) -> Result<Self> {
+        let run = RunDir::create(dir, cfg.keep_checkpoints)?;
+        let mut inner = SftLoop::new(cfg, examples)?;
+        let mut model = model;
+        let mut step = 0;
+        if let Some(r) = run.restore::<SftState>(model.clone(), &inner.cfg.optim)? {
+            if r.state.examples != examples.len() {
+                return Err(TrainerError::Checkpoint {
+                    path: r.dir,
+                    reason: format!(
+                        "written for {} examples, but {} were given",
+                        r.state.examples,
+                        examples.len()
+                    ),
+                });
+            }
+            model = r.model;
+            inner.optim.restore(r.optimizer, r.info.optimizer_step);
+            step = r.info.step;
+        }
+        let log = MetricsLog::open(&dir.join("metrics.jsonl"), step)?;
+        Ok(Self {
+            inner,
+            run,
+            device: device.clone(),
+            model,
+            log,
+            step,
+        })
+    }
+
+    /// Optimiser steps completed.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// Optimiser steps of the whole run.
+    pub fn total_steps(&self) -> usize {
+        self.inner.total_steps()
+    }
+
+    /// The current model.
+    pub fn model(&self) -> &CausalLm {
+        &self.model
+    }
+
+    /// Consumes the trainer, returning the model.
+    pub fn into_model(self) -> CausalLm {
+        self.model
+    }
+
+    /// Trains until the run is done or `stop_after` more steps have run, logging each step
+    /// and checkpointing every `checkpoint_every` steps and at the end.
+    ///
+    /// # Errors
+    /// Batch, I/O and checkpoint errors.
+    pub fn run(
+        &mut self,
+        stop_after: Option<usize>,
+        mut on_step: impl FnMut(&StepRecord),
+    ) -> Result<()> {
+        let total = self.total_steps();
+        let end = stop_after.map_or(total, |n| (self.step + n).min(total));
+        while self.step < end {
+            let (model, rec) =
+                self.inner
+                    .train_step(self.model.clone(), self.step, &self.device)?;
+            self.model = model;
+            self.log.append(&rec)?;
+            on_step(&rec);
+            self.step += 1;
+            let every = self.inner.cfg.checkpoint_every;
+            if (every > 0 && self.step.is_multiple_of(every)) || self.step == total {
+                self.checkpoint()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the current state.
+    ///
+    /// # Errors
+    /// I/O and serialisation errors.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.run.save(
+            self.step,
+            self.inner.optim.step(),
+            &self.model,
+            self.inner.optim.optimizer(),
+            &SftState {
+                examples: self.inner.examples.len(),
+            },
+            &[],
+        )
+    }
 }

@@ -10,7 +10,7 @@ use rlft_rollout::{LocalConfig, LocalEngine, RolloutEngine, SamplingParams};
 use rlft_samplers::{BatchShape, Dps, DpsConfig};
 use rlft_trainer::{
     GrpoConfig, LrSchedule, OnlineConfig, OnlineParts, OnlineTrainer, OptimConfig, Result,
-    StepRecord, read_log,
+    SingleTurn, StepRecord, read_log,
 };
 
 struct Fixture {
@@ -102,9 +102,9 @@ fn open<'a>(
             model: f.model.clone(),
             reference: None,
             sampler,
-            prompt_ids: f.prompts.clone(),
-            rewarder,
+            source: Box::new(SingleTurn::new(f.prompts.clone(), rewarder)),
             engine,
+            terms: Vec::new(),
         },
         &f.device,
     )

@@ -17,7 +17,7 @@ fn examples() -> Vec<SftExample> {
     let ex = |p: &[u32], c: &[u32]| SftExample {
         prompt_ids: p.to_vec(),
         completion_ids: c.to_vec(),
-        weight: 1.0,
+        ..SftExample::default()
     };
     vec![
         ex(&[1, 2, 3], &[7, 8, 9, 2]),
@@ -114,7 +114,7 @@ fn bad_examples_and_configs_are_errors() {
     let empty_prompt = vec![SftExample {
         prompt_ids: vec![],
         completion_ids: vec![1],
-        weight: 1.0,
+        ..SftExample::default()
     }];
     assert!(matches!(
         sft_train(

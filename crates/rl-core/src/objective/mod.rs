@@ -57,6 +57,10 @@ pub struct ObjectiveInput<'a> {
     pub batch: &'a PolicyTensors,
     /// Normalisers from the trainer.
     pub scale: LossScale,
+    /// The training step the loss is computed at (0-based; the learner's count of rollout
+    /// batches, or of optimiser steps in SFT). Objectives whose behaviour depends on the step
+    /// read it here; the built-in ones ignore it.
+    pub step: usize,
 }
 
 impl<'a> ObjectiveInput<'a> {
@@ -67,7 +71,14 @@ impl<'a> ObjectiveInput<'a> {
             entropy: None,
             batch,
             scale: LossScale::default(),
+            step: 0,
         }
+    }
+
+    /// Sets the training step.
+    pub fn with_step(mut self, step: usize) -> Self {
+        self.step = step;
+        self
     }
 
     /// Sets the per-token entropy.
