@@ -329,6 +329,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     total: u64,
     label: String,
+    start: u64,
+    t0: std::time::Instant,
 }
 
 impl Progress {
@@ -351,6 +353,8 @@ impl Progress {
             bar,
             total,
             label: label.to_string(),
+            start,
+            t0: std::time::Instant::now(),
         }
     }
 
@@ -364,7 +368,13 @@ impl Progress {
             None => {
                 let every = (self.total / 20).max(1);
                 if pos.is_multiple_of(every) || pos == self.total {
-                    eprintln!("{} {pos}/{}  {msg}", self.label, self.total);
+                    let done = pos.saturating_sub(self.start).max(1) as f64;
+                    let secs = self.t0.elapsed().as_secs_f64();
+                    let eta = secs / done * self.total.saturating_sub(pos) as f64;
+                    eprintln!(
+                        "{} {pos}/{}  {secs:.0}s, eta {eta:.0}s  {msg}",
+                        self.label, self.total
+                    );
                 }
             }
         }

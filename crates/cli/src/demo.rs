@@ -3,12 +3,15 @@
 //! 1. Generate an arithmetic task (sums of 1–2 digit numbers) with rlft-tasks, split train /
 //!    held-out (10%).
 //! 2. Write a character-level tokenizer and build a tiny Qwen2-style model.
-//! 3. Warm-start it with a short SFT pass (deliberately short: it leaves room to improve).
+//! 3. Warm-start it with SFT on demonstrations from an imperfect teacher, who forgets the
+//!    carry out of the units digit in 60% of the sums that have one.
 //! 4. Greedy held-out accuracy ("before").
 //! 5. GRPO with DPS choosing the prompts (ranking a 4·B candidate pool from a shuffled epoch
 //!    stream each step, the released code's enlarged dataloader batch), k completions each,
-//!    exact-match reward.
-//! 6. Greedy held-out accuracy ("after"); `summary.json`, metrics, chart and report.
+//!    reward 1 for the true sum (the verifier knows arithmetic; the teacher did not).
+//!    Held-out accuracy is logged every 25 steps.
+//! 6. Greedy held-out accuracy ("after") with standard errors; `summary.json`, metrics, chart
+//!    and report.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,13 +25,13 @@ use rlft_rollout::{LocalConfig, RolloutEngine, SamplingParams};
 use rlft_samplers::{BatchShape, SamplerConfig};
 use rlft_tasks::{ArithOp, ArithmeticConfig, Difficulty, SplitConfig, TaskItem};
 use rlft_trainer::{
-    EvalReport, LearnerConfig, LrSchedule, OnlineConfig, OnlineParts, OnlineTrainer, OptimConfig,
-    Rewarder, SftConfig, SftExample, SingleTurn, evaluate, read_log, sft_train, svg_chart,
-    write_atomic, write_json_atomic,
+    LearnerConfig, LrSchedule, OnlineConfig, OnlineParts, OnlineTrainer, OptimConfig, Rewarder,
+    SftConfig, SftExample, SingleTurn, read_log, sft_train, svg_chart, write_atomic,
+    write_json_atomic,
 };
 use serde::Serialize;
 
-use crate::common::local_engine;
+use crate::common::{Progress, local_engine};
 use crate::device::{Backend, device};
 
 /// Options of `rlft demo`.
@@ -43,9 +46,14 @@ pub struct DemoArgs {
     /// Problems generated (train + held-out).
     #[arg(long, default_value_t = 4000)]
     pub problems: usize,
-    /// SFT optimiser steps of the warm start.
-    #[arg(long, default_value_t = 350)]
+    /// SFT optimiser steps of the warm start (batches of 64 demonstrations).
+    #[arg(long, default_value_t = 700)]
     pub sft_steps: usize,
+    /// The SFT teacher's error: the fraction of demonstrations of a sum with a carry out of
+    /// the units in which the teacher forgets that carry (07+45= demonstrated as 42, not 52).
+    /// GRPO's reward checks the true sum. 0 gives perfect demonstrations.
+    #[arg(long, default_value_t = 0.6)]
+    pub teacher_carry_drop: f64,
     /// GRPO steps.
     #[arg(long, default_value_t = 200)]
     pub grpo_steps: usize,
@@ -65,16 +73,71 @@ pub struct DemoArgs {
     /// Learning rate of GRPO.
     #[arg(long, default_value_t = 1e-4)]
     pub rl_lr: f64,
+    /// GRPO's learning-rate schedule after warmup: `constant` (default), `linear` (to 0 at the
+    /// last step; TRL's default) or `cosine`.
+    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
+    pub rl_schedule: Schedule,
+    /// GRPO's linear warmup steps.
+    #[arg(long, default_value_t = 0)]
+    pub rl_warmup: usize,
+    /// GRPO's reward: `exact` (default), 1 for the whole answer and 0 otherwise, or `digits`,
+    /// the fraction of the three answer digits in the right place. Either way a rollout counts
+    /// as correct (for samplers and accuracy) only when the whole answer is right.
+    #[arg(long, value_enum, default_value_t = Reward::Exact)]
+    pub reward: Reward,
     /// Sampling temperature of the GRPO rollouts (the objective's log-probs use the same).
     #[arg(long, default_value_t = 0.7)]
     pub temperature: f32,
-    /// Run uniform, Dynamic Sampling and DPS from the same warm start and print a table.
+    /// Fraction of the problems held out for the accuracy check.
+    #[arg(long, default_value_t = 0.1)]
+    pub heldout_fraction: f64,
+    /// Evaluate held-out greedy accuracy every this many GRPO steps (for the chart).
+    #[arg(long, default_value_t = 25)]
+    pub eval_every: usize,
+    /// Run uniform, Dynamic Sampling, SFL and DPS from the same warm start on every seed of
+    /// `--seeds` and print a table (accuracy mean ± spread, rollouts spent).
     #[arg(long)]
     pub compare: bool,
+    /// Seeds of `--compare`.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    pub seeds: Vec<u64>,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub device: Backend,
 }
+
+/// GRPO's learning-rate schedule in the demo.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Constant after warmup.
+    Constant,
+    /// Linear decay to 0.
+    Linear,
+    /// Half-cosine decay to 0.
+    Cosine,
+}
+
+impl From<Schedule> for LrSchedule {
+    fn from(s: Schedule) -> Self {
+        match s {
+            Schedule::Constant => LrSchedule::Constant,
+            Schedule::Linear => LrSchedule::Linear,
+            Schedule::Cosine => LrSchedule::Cosine,
+        }
+    }
+}
+
+/// GRPO's reward in the demo.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reward {
+    /// Fraction of answer digits in the right place (partial credit).
+    Digits,
+    /// 1 for an exact answer, else 0.
+    Exact,
+}
+
+/// The seed stream that decides which demonstrations the teacher gets wrong.
+const TEACHER_STREAM: u64 = 11;
 
 /// DPS as the demo runs it (see the module docs).
 pub const DEFAULT_SAMPLER: &str = r#"{"kind":"dps","pool":{"kind":"subset","ratio":4}}"#;
@@ -82,10 +145,20 @@ pub const DEFAULT_SAMPLER: &str = r#"{"kind":"dps","pool":{"kind":"subset","rati
 /// What `summary.json` holds.
 #[derive(Debug, Serialize)]
 pub struct Summary {
+    /// The seed.
+    pub seed: u64,
     /// Greedy held-out accuracy after SFT, before GRPO.
     pub accuracy_before: f64,
+    /// Its standard error, √(p(1−p)/n).
+    pub accuracy_before_se: f64,
     /// Greedy held-out accuracy after GRPO.
     pub accuracy_after: f64,
+    /// Its standard error.
+    pub accuracy_after_se: f64,
+    /// accuracy_after − accuracy_before.
+    pub gain: f64,
+    /// Standard error of the gain, paired over the same held-out problems.
+    pub gain_se: f64,
     /// Rollouts generated by GRPO (screening included).
     pub rollouts: u64,
     /// Wall-clock seconds of the whole demo.
@@ -119,13 +192,35 @@ fn model_config(vocab: usize, eos: u32) -> ModelConfig {
 
 /// Compact prompt for a character-level model, operands zero-padded to two digits: "07+45=".
 fn compact(item: &TaskItem) -> anyhow::Result<String> {
+    let (a, op, b) = operands(item)?;
+    Ok(format!("{a:0>2}{op}{b:0>2}="))
+}
+
+/// The operands and operator of an arithmetic item.
+fn operands(item: &TaskItem) -> anyhow::Result<(String, String, String)> {
     let get = |k: &str| {
         item.meta
             .get(k)
             .map(|v| v.to_string().trim_matches('"').to_string())
             .with_context(|| format!("arithmetic item {} has no field {k}", item.id))
     };
-    Ok(format!("{:0>2}{}{:0>2}=", get("a")?, get("op")?, get("b")?))
+    Ok((get("a")?, get("op")?, get("b")?))
+}
+
+/// What the demo's SFT teacher writes for `item`: the true sum, except that for a sum with a
+/// carry out of the units digit it forgets that carry when `forget` is true (07+45 → 42).
+fn teacher_answer(item: &TaskItem, forget: bool) -> anyhow::Result<String> {
+    let (a, _, b) = operands(item)?;
+    let parse = |x: &str| {
+        x.parse::<u32>()
+            .with_context(|| format!("arithmetic item {} has a non-numeric operand", item.id))
+    };
+    let (a, b) = (parse(&a)?, parse(&b)?);
+    if forget && a % 10 + b % 10 >= 10 {
+        Ok(((a % 10 + b % 10) % 10 + 10 * (a / 10 + b / 10)).to_string())
+    } else {
+        Ok(item.answer.clone())
+    }
 }
 
 /// The target text the model writes for `answer`: three digits, zero-padded, least-significant
@@ -135,42 +230,95 @@ fn target(answer: &str) -> String {
     format!("{answer:0>3}").chars().rev().collect()
 }
 
+/// Greedy answers on the held-out problems: which were right.
+#[derive(Debug, Clone)]
+struct Heldout {
+    correct: Vec<bool>,
+}
+
+impl Heldout {
+    fn accuracy(&self) -> f64 {
+        self.correct.iter().filter(|&&c| c).count() as f64 / self.correct.len().max(1) as f64
+    }
+
+    /// √(p(1−p)/n): the binomial standard error of the accuracy.
+    fn se(&self) -> f64 {
+        let (p, n) = (self.accuracy(), self.correct.len().max(1) as f64);
+        (p * (1.0 - p) / n).sqrt()
+    }
+
+    /// The gain over `before` on the same problems and its paired standard error
+    /// (the standard error of the mean per-problem difference).
+    fn gain_over(&self, before: &Heldout) -> (f64, f64) {
+        let d: Vec<f64> = self
+            .correct
+            .iter()
+            .zip(&before.correct)
+            .map(|(&a, &b)| f64::from(u8::from(a)) - f64::from(u8::from(b)))
+            .collect();
+        let n = d.len().max(2) as f64;
+        let mean = d.iter().sum::<f64>() / n;
+        let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (mean, (var / n).sqrt())
+    }
+}
+
 /// Everything the GRPO runs share: data, tokenizer, the SFT-warmed model and its accuracy.
 struct Prepared {
     dev: Device,
     tok: ChatTokenizer,
     eos: u32,
+    seed: u64,
     train_prompts: Vec<Vec<u32>>,
     train_answers: Vec<String>,
     test_prompts: Vec<Vec<u32>>,
     test_answers: Vec<String>,
     model: CausalLm,
-    before: EvalReport,
+    before: Heldout,
     sft_seconds: f64,
     parameters: usize,
 }
 
-/// Steps 1–4: task, tokenizer, model, SFT warm start, held-out accuracy.
-fn prepare(args: &DemoArgs) -> anyhow::Result<Prepared> {
+/// Steps 1–4: task, tokenizer, model, SFT warm start, held-out accuracy, for `seed`.
+fn prepare(args: &DemoArgs, seed: u64, out: &Path) -> anyhow::Result<Prepared> {
+    if args.batch == 0 || args.k < 2 || args.grpo_steps == 0 {
+        anyhow::bail!(
+            "invalid demo settings: --batch must be ≥ 1, --k ≥ 2 and --grpo-steps ≥ 1 (got {}, {}, {})",
+            args.batch,
+            args.k,
+            args.grpo_steps
+        );
+    }
+    if !(0.0..=1.0).contains(&args.teacher_carry_drop) {
+        anyhow::bail!(
+            "invalid demo setting --teacher-carry-drop: must be in [0, 1], got {}",
+            args.teacher_carry_drop
+        );
+    }
+    if !(args.heldout_fraction > 0.0 && args.heldout_fraction < 1.0) {
+        anyhow::bail!(
+            "invalid demo setting --heldout-fraction: must be in (0, 1), got {}",
+            args.heldout_fraction
+        );
+    }
     let dev: Device = device(args.device)?.autodiff();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
 
     let data = ArithmeticConfig {
         count: args.problems,
-        seed: args.seed,
+        seed,
         ops: vec![ArithOp::Add],
         ..ArithmeticConfig::for_difficulty(Difficulty::Easy)
     }
     .generate()?;
-    data.write_jsonl(args.out.join("task.jsonl"))?;
+    data.write_jsonl(out.join("task.jsonl"))?;
     let split = data.split(&SplitConfig {
-        test_fraction: 0.1,
-        seed: args.seed,
+        test_fraction: args.heldout_fraction,
+        seed,
     })?;
     let (train, test) = (split.train.items(), split.test.items());
 
-    let tok_dir = args.out.join("tokenizer");
+    let tok_dir = out.join("tokenizer");
     let chars = CharTokenizer::new("0123456789+-=");
     chars.save(&tok_dir)?;
     let tok = ChatTokenizer::from_dir(&tok_dir)?;
@@ -186,26 +334,31 @@ fn prepare(args: &DemoArgs) -> anyhow::Result<Prepared> {
     let train_answers: Vec<String> = train.iter().map(|it| target(&it.answer)).collect();
     let test_answers: Vec<String> = test.iter().map(|it| target(&it.answer)).collect();
 
-    dev.seed(args.seed);
+    dev.seed(seed);
     let model = CausalLm::new(&model_config(chars.vocab_size(), eos), &dev).init_normal(0.02);
     let parameters = model.num_params();
 
-    // SFT warm start: `sft_steps` batches of 64, cycling through the training set.
+    // SFT warm start: `sft_steps` batches of 64 demonstrations, cycling through the training
+    // set, written by a teacher that forgets a units carry in a fraction of its
+    // demonstrations (decided per demonstration from the seed).
     let t_sft = Instant::now();
     let batch_size = 64;
-    let examples: Vec<SftExample> = train_prompts
+    let threshold = (args.teacher_carry_drop.clamp(0.0, 1.0) * u64::MAX as f64) as u64;
+    let examples: Vec<SftExample> = train
         .iter()
-        .zip(&train_answers)
+        .zip(&train_prompts)
         .cycle()
         .take(args.sft_steps * batch_size)
-        .map(|(p, a)| {
-            let mut c = tok.encode(a, false)?;
+        .enumerate()
+        .map(|(i, (item, p))| {
+            let forget = threshold > 0
+                && rlft_util::seed::step_seed(seed, i as u64, TEACHER_STREAM) <= threshold;
+            let mut c = tok.encode(&target(&teacher_answer(item, forget)?), false)?;
             c.push(eos);
             Ok(SftExample {
                 prompt_ids: p.clone(),
                 completion_ids: c,
-                loss_mask: Vec::new(),
-                weight: 1.0,
+                ..SftExample::default()
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -219,25 +372,36 @@ fn prepare(args: &DemoArgs) -> anyhow::Result<Prepared> {
             schedule: LrSchedule::Cosine,
             ..OptimConfig::default()
         },
-        seed: args.seed,
+        seed,
         pad_id: eos,
         ..SftConfig::default()
     };
+    let bar = Progress::new(
+        &format!("[seed {seed}] 1/3 SFT warm start"),
+        0,
+        args.sft_steps as u64,
+    );
     let model = sft_train(model, &examples, &sft, &dev, |r| {
-        if r.step % 50 == 0 {
-            eprintln!(
-                "sft step {:>4}  nll {:.3}",
-                r.step,
-                r.get("nll").unwrap_or(f64::NAN)
-            );
-        }
+        bar.set(
+            r.step as u64 + 1,
+            format!("nll {:.3}", r.get("nll").unwrap_or(f64::NAN)),
+        );
     })?;
+    bar.finish();
     let sft_seconds = t_sft.elapsed().as_secs_f64();
     let before = heldout(&tok, &test_prompts, &test_answers, &model)?;
-    let p = Prepared {
+    eprintln!(
+        "[seed {seed}] held-out accuracy after SFT: {:.1}% ± {:.1} ({} problems, SFT {:.0}s)",
+        100.0 * before.accuracy(),
+        100.0 * before.se(),
+        test_prompts.len(),
+        sft_seconds
+    );
+    Ok(Prepared {
         dev,
         tok,
         eos,
+        seed,
         train_prompts,
         train_answers,
         test_prompts,
@@ -246,49 +410,63 @@ fn prepare(args: &DemoArgs) -> anyhow::Result<Prepared> {
         before,
         sft_seconds,
         parameters,
-    };
-    eprintln!(
-        "held-out accuracy after SFT: {:.1}% ({} problems, SFT {:.0}s)",
-        100.0 * p.before.pass1,
-        p.test_prompts.len(),
-        sft_seconds
-    );
-    Ok(p)
+    })
 }
 
-fn exact(answers: &[String]) -> impl Fn(usize, &str) -> rlft_trainer::Result<(f32, bool)> + '_ {
+/// The demo's rewarder: correct = the exact answer; reward = the same (`exact`) or the fraction
+/// of answer positions holding the right digit (`digits`; a longer text counts its extra
+/// characters as wrong positions).
+fn rewarder(
+    answers: &[String],
+    kind: Reward,
+) -> impl Fn(usize, &str) -> rlft_trainer::Result<(f32, bool)> + '_ {
     move |i, text| {
-        let ok = answers.get(i).is_some_and(|a| text.trim() == a);
-        Ok((f32::from(u8::from(ok)), ok))
+        let Some(a) = answers.get(i) else {
+            return Ok((0.0, false));
+        };
+        let t = text.trim();
+        let ok = t == a;
+        let reward = match kind {
+            Reward::Exact => f32::from(u8::from(ok)),
+            Reward::Digits => {
+                let hits = t.chars().zip(a.chars()).filter(|(x, y)| x == y).count();
+                hits as f32 / t.chars().count().max(a.chars().count()).max(1) as f32
+            }
+        };
+        Ok((reward, ok))
     }
 }
 
-/// Greedy held-out accuracy.
+/// Greedy held-out answers, problem by problem.
 fn heldout(
     tok: &ChatTokenizer,
     prompts: &[Vec<u32>],
     answers: &[String],
     m: &CausalLm,
-) -> anyhow::Result<EvalReport> {
-    let prompts: Vec<(usize, Vec<u32>)> = prompts.iter().cloned().enumerate().collect();
-    let rewarder = exact(answers);
-    Ok(evaluate(
-        &local_engine(tok, &LocalConfig::default(), m)?,
-        &prompts,
-        &rewarder,
-        &SamplingParams::greedy(6),
-        &[1],
-        256,
-    )?)
+) -> rlft_trainer::Result<Heldout> {
+    let engine = local_engine(tok, &LocalConfig::default(), m)?;
+    let indexed: Vec<(usize, Vec<u32>)> = prompts.iter().cloned().enumerate().collect();
+    let mut correct = vec![false; prompts.len()];
+    for part in indexed.chunks(256) {
+        for g in engine.generate_groups(part, &SamplingParams::greedy(6))? {
+            correct[g.prompt_index] = g.completions.first().is_some_and(|c| {
+                answers
+                    .get(g.prompt_index)
+                    .is_some_and(|a| c.text.trim() == a)
+            });
+        }
+    }
+    Ok(Heldout { correct })
 }
 
 impl Prepared {
-    /// Greedy held-out accuracy of `m`.
-    fn heldout(&self, m: &CausalLm) -> anyhow::Result<EvalReport> {
+    /// Greedy held-out answers of `m`.
+    fn heldout(&self, m: &CausalLm) -> rlft_trainer::Result<Heldout> {
         heldout(&self.tok, &self.test_prompts, &self.test_answers, m)
     }
 
     /// Step 5: GRPO from the warm-started model with `sampler`, in `dir` (started afresh).
+    /// Held-out accuracy is logged every `eval_every` steps as `heldout/accuracy`.
     fn grpo(
         &self,
         args: &DemoArgs,
@@ -304,10 +482,10 @@ impl Prepared {
             batch_size: args.batch,
             group_size: args.k as u32,
         };
-        let rewarder = exact(&self.train_answers);
+        let rewarder = rewarder(&self.train_answers, args.reward);
         let online = OnlineConfig {
             steps: args.grpo_steps,
-            seed: args.seed,
+            seed: self.seed,
             sampling: SamplingParams {
                 max_new_tokens: 5,
                 temperature: args.temperature,
@@ -320,7 +498,8 @@ impl Prepared {
                 optim: OptimConfig {
                     lr: args.rl_lr,
                     weight_decay: 0.0,
-                    schedule: LrSchedule::Constant,
+                    schedule: args.rl_schedule.into(),
+                    warmup_steps: args.rl_warmup,
                     ..OptimConfig::default()
                 },
                 ..LearnerConfig::default()
@@ -337,6 +516,12 @@ impl Prepared {
                 )?))
             },
         );
+        let eval = Box::new(|m: &CausalLm| -> rlft_trainer::Result<Vec<(String, f64)>> {
+            Ok(vec![(
+                "heldout/accuracy".to_string(),
+                self.heldout(m)?.accuracy(),
+            )])
+        });
         let mut trainer = OnlineTrainer::open(
             online,
             dir,
@@ -352,19 +537,26 @@ impl Prepared {
                 terms: Vec::new(),
             },
             &self.dev,
-        )?;
-        let label = sampler.kind();
+        )?
+        .with_eval(args.eval_every, eval);
+        let label = format!("[seed {}] 2/3 GRPO ({})", self.seed, sampler.kind());
+        let bar = Progress::new(&label, 0, args.grpo_steps as u64);
+        let mut heldout = self.before.accuracy();
         trainer.run(None, |r| {
-            if r.step % 10 == 0 {
-                eprintln!(
-                    "[{label}] grpo step {:>3}  acc {:.2}  effective {:.2}  rollouts {:>6}",
-                    r.step,
-                    r.get("accuracy").unwrap_or(f64::NAN),
-                    r.get("effective_ratio").unwrap_or(f64::NAN),
-                    r.get("rollouts").unwrap_or(0.0),
-                )
+            if let Some(h) = r.get("heldout/accuracy") {
+                heldout = h;
             }
+            bar.set(
+                r.step as u64 + 1,
+                format!(
+                    "train acc {:.2}  held-out {:.1}%  rollouts {}",
+                    r.get("accuracy").unwrap_or(f64::NAN),
+                    100.0 * heldout,
+                    r.get("rollouts").unwrap_or(0.0),
+                ),
+            );
         })?;
+        bar.finish();
         let rollouts = read_log(&dir.join("metrics.jsonl"))?
             .last()
             .and_then(|r| r.get("rollouts"))
@@ -377,20 +569,27 @@ impl Prepared {
 /// `compare.md`).
 pub fn run(args: &DemoArgs) -> anyhow::Result<PathBuf> {
     let t0 = Instant::now();
-    let p = prepare(args)?;
     if args.compare {
-        return compare(args, &p, t0);
+        return compare(args, t0);
     }
     let sampler_cfg: SamplerConfig = match &args.sampler {
         Some(json) => serde_json::from_str(json).context("parsing --sampler")?,
         None => serde_json::from_str(DEFAULT_SAMPLER)?,
     };
+    let p = prepare(args, args.seed, &args.out)?;
     let rl_dir = args.out.join("grpo");
     let (model, rollouts, grpo_seconds) = p.grpo(args, &sampler_cfg, &rl_dir)?;
+    eprintln!("[seed {}] 3/3 held-out evaluation", args.seed);
     let after = p.heldout(&model)?;
+    let (gain, gain_se) = after.gain_over(&p.before);
     let summary = Summary {
-        accuracy_before: p.before.pass1,
-        accuracy_after: after.pass1,
+        seed: args.seed,
+        accuracy_before: p.before.accuracy(),
+        accuracy_before_se: p.before.se(),
+        accuracy_after: after.accuracy(),
+        accuracy_after_se: after.se(),
+        gain,
+        gain_se,
         rollouts,
         seconds: t0.elapsed().as_secs_f64(),
         sft_seconds: p.sft_seconds,
@@ -402,9 +601,14 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<PathBuf> {
     };
     report(&args.out, &rl_dir, &summary)?;
     eprintln!(
-        "held-out accuracy: {:.1}% → {:.1}% with {} rollouts in {:.0}s",
+        "held-out accuracy: {:.1}% ± {:.1} → {:.1}% ± {:.1} (gain {:+.1} ± {:.1} points, {} problems) with {} rollouts in {:.0}s",
         100.0 * summary.accuracy_before,
+        100.0 * summary.accuracy_before_se,
         100.0 * summary.accuracy_after,
+        100.0 * summary.accuracy_after_se,
+        100.0 * gain,
+        100.0 * gain_se,
+        summary.heldout,
         summary.rollouts,
         summary.seconds
     );
@@ -413,43 +617,80 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// `--compare`: uniform, Dynamic Sampling and DPS from the same warm start, seed and number of
-/// training steps; a table of held-out accuracy and rollouts spent.
-fn compare(args: &DemoArgs, p: &Prepared, t0: Instant) -> anyhow::Result<PathBuf> {
-    let samplers = [
-        r#"{"kind":"uniform"}"#,
-        r#"{"kind":"dynamic_sampling"}"#,
-        DEFAULT_SAMPLER,
-    ];
-    let mut rows = Vec::new();
-    for json in samplers {
-        let cfg: SamplerConfig = serde_json::from_str(json)?;
-        let dir = args.out.join(format!("grpo-{}", cfg.kind()));
-        let (model, rollouts, secs) = p.grpo(args, &cfg, &dir)?;
-        let after = p.heldout(&model)?;
-        eprintln!(
-            "[{}] held-out {:.1}% → {:.1}%, {} rollouts, {:.0}s",
-            cfg.kind(),
-            100.0 * p.before.pass1,
-            100.0 * after.pass1,
-            rollouts,
-            secs
-        );
-        rows.push((cfg.kind(), after.pass1, rollouts, secs));
+/// The samplers `--compare` runs, in table order.
+const COMPARED: [&str; 4] = [
+    r#"{"kind":"uniform"}"#,
+    r#"{"kind":"dynamic_sampling"}"#,
+    r#"{"kind":"sfl_inline"}"#,
+    DEFAULT_SAMPLER,
+];
+
+/// `--compare`: uniform, Dynamic Sampling, SFL and DPS from the same warm start, seed and
+/// number of training steps, on every seed; a table of held-out accuracy (mean, min–max over
+/// seeds) and rollouts spent.
+fn compare(args: &DemoArgs, t0: Instant) -> anyhow::Result<PathBuf> {
+    if args.seeds.is_empty() {
+        anyhow::bail!("invalid demo setting --seeds: give at least one seed");
     }
+    let samplers = COMPARED
+        .iter()
+        .map(|j| serde_json::from_str::<SamplerConfig>(j))
+        .collect::<Result<Vec<_>, _>>()?;
+    // rows[sampler][seed] = (gain, after, rollouts, seconds)
+    let mut rows = vec![Vec::new(); samplers.len()];
+    let mut before = Vec::new();
+    for &seed in &args.seeds {
+        let out = args.out.join(format!("seed-{seed}"));
+        let p = prepare(args, seed, &out)?;
+        before.push(p.before.accuracy());
+        for (i, cfg) in samplers.iter().enumerate() {
+            let dir = out.join(format!("grpo-{}", cfg.kind()));
+            let (model, rollouts, secs) = p.grpo(args, cfg, &dir)?;
+            let after = p.heldout(&model)?;
+            let (gain, se) = after.gain_over(&p.before);
+            eprintln!(
+                "[seed {seed}] [{}] held-out {:.1}% → {:.1}% ({:+.1} ± {:.1}), {} rollouts, {:.0}s",
+                cfg.kind(),
+                100.0 * p.before.accuracy(),
+                100.0 * after.accuracy(),
+                100.0 * gain,
+                100.0 * se,
+                rollouts,
+                secs
+            );
+            rows[i].push((gain, after.accuracy(), rollouts as f64, secs));
+        }
+    }
+    let stats = |v: Vec<f64>| {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
+        (mean, lo, hi)
+    };
+    let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
+    let (b, blo, bhi) = stats(before.clone());
     let mut md = format!(
-        "# rlft demo --compare\n\nSame task, SFT warm start (held-out {:.1}%), seed {} and {} GRPO steps of {} prompts × {} completions for each sampler.\n\n| sampler | held-out accuracy after | change | rollouts | GRPO seconds |\n|---|---|---|---|---|\n",
-        100.0 * p.before.pass1,
-        args.seed,
+        "# rlft demo --compare\n\nSeeds {}; per seed one task, one SFT warm start (held-out {:.1}%, {:.1}–{:.1}% over seeds) and {} GRPO steps of {} prompts × {} completions for every sampler. Mean over seeds, min–max in brackets.\n\n| sampler | held-out accuracy after | gain (points) | rollouts | GRPO seconds |\n|---|---|---|---|---|\n",
+        seeds.join(", "),
+        100.0 * b,
+        100.0 * blo,
+        100.0 * bhi,
         args.grpo_steps,
         args.batch,
         args.k
     );
-    for (name, acc, rollouts, secs) in &rows {
+    for (cfg, r) in samplers.iter().zip(rows) {
+        let (g, glo, ghi) = stats(r.iter().map(|x| 100.0 * x.0).collect());
+        let (a, alo, ahi) = stats(r.iter().map(|x| 100.0 * x.1).collect());
+        let (ro, _, _) = stats(r.iter().map(|x| x.2).collect());
+        let (secs, _, _) = stats(r.iter().map(|x| x.3).collect());
         md.push_str(&format!(
-            "| {name} | {:.1}% | {:+.1} | {rollouts} | {secs:.0} |\n",
-            100.0 * acc,
-            100.0 * (acc - p.before.pass1)
+            "| {} | {a:.1}% [{alo:.1}–{ahi:.1}] | {g:+.1} [{glo:+.1}, {ghi:+.1}] | {ro:.0} | {secs:.0} |\n",
+            cfg.kind()
         ));
     }
     md.push_str(&format!("\nTotal {:.0}s.\n", t0.elapsed().as_secs_f64()));
@@ -460,17 +701,39 @@ fn compare(args: &DemoArgs, p: &Prepared, t0: Instant) -> anyhow::Result<PathBuf
 }
 
 fn report(out: &Path, rl_dir: &Path, s: &Summary) -> anyhow::Result<()> {
-    let recs = read_log(&rl_dir.join("metrics.jsonl"))?;
+    let mut recs = read_log(&rl_dir.join("metrics.jsonl"))?;
+    // The held-out curve starts at the warm start's accuracy (step 0, before any update).
+    // Record k holds the state after k + 1 updates; plot it at x = k + 1.
+    for r in recs.iter_mut() {
+        r.step += 1;
+    }
+    let mut start = rlft_trainer::StepRecord::new(0);
+    start
+        .set("heldout/accuracy", s.accuracy_before)
+        .set("rollouts", 0.0);
+    recs.insert(0, start);
     let svg = svg_chart(
         &recs,
-        &["accuracy", "effective_ratio", "loss", "grad_norm"],
-        "rlft demo: GRPO with DPS",
+        &["heldout/accuracy", "reward", "rollouts", "effective_ratio"],
+        &format!(
+            "rlft demo (seed {}): GRPO with {} — held-out accuracy {:.1}% → {:.1}%",
+            s.seed,
+            s.sampler,
+            100.0 * s.accuracy_before,
+            100.0 * s.accuracy_after
+        ),
     );
     write_atomic(&out.join("curves.svg"), svg.as_bytes())?;
     let md = format!(
-        "# rlft demo\n\n| | value |\n|---|---|\n| held-out accuracy before GRPO | {:.1}% |\n| held-out accuracy after GRPO | {:.1}% |\n| GRPO rollouts | {} |\n| sampler | {} |\n| SFT seconds | {:.0} |\n| GRPO seconds | {:.0} |\n| total seconds | {:.0} |\n| parameters | {} |\n\n![curves](curves.svg)\n",
+        "# rlft demo (seed {})\n\nGRPO steps on the x-axis of every chart: held-out greedy accuracy (evaluated every few steps), mean training reward, rollouts spent so far, and the fraction of prompt groups with mixed outcomes (the ones that carry gradient).\n\n| | value |\n|---|---|\n| held-out accuracy before GRPO | {:.1}% ± {:.1} |\n| held-out accuracy after GRPO | {:.1}% ± {:.1} |\n| gain | {:+.1} ± {:.1} points (paired, {} problems) |\n| GRPO rollouts | {} |\n| sampler | {} |\n| SFT seconds | {:.0} |\n| GRPO seconds | {:.0} |\n| total seconds | {:.0} |\n| parameters | {} |\n\n![curves](curves.svg)\n",
+        s.seed,
         100.0 * s.accuracy_before,
+        100.0 * s.accuracy_before_se,
         100.0 * s.accuracy_after,
+        100.0 * s.accuracy_after_se,
+        100.0 * s.gain,
+        100.0 * s.gain_se,
+        s.heldout,
         s.rollouts,
         s.sampler,
         s.sft_seconds,

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use rlft_rollout::{LocalConfig, LocalEngine, SamplingParams};
 use rlft_tasks::{DatasetConfig, VerifierConfig};
-use rlft_trainer::{VerifierRewarder, evaluate, write_json_atomic};
+use rlft_trainer::{VerifierRewarder, evaluate, pass_at_k_svg, write_atomic, write_json_atomic};
 
 use crate::common::{DataSection, PromptFormat, check_eval, eval_params, load_checkpoint};
 use crate::device::{Backend, device};
@@ -38,6 +38,13 @@ pub struct EvalArgs {
     /// k of pass@k (repeatable; each ≤ n).
     #[arg(long, default_values_t = [1])]
     pub k: Vec<usize>,
+    /// A range of k, `A..B`: every power of two in A..=B and B itself, added to `--k` (e.g.
+    /// `--n 256 --k-range 1..256` for a pass@k curve).
+    #[arg(long, value_parser = parse_k_range)]
+    pub k_range: Option<(usize, usize)>,
+    /// Also write the pass@k curve (k on a log axis) as an SVG here.
+    #[arg(long)]
+    pub curve: Option<PathBuf>,
     /// Sampling temperature; 0 means greedy.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f32,
@@ -65,11 +72,54 @@ pub fn verifier_config(s: &str) -> anyhow::Result<VerifierConfig> {
     serde_json::from_str(&json).with_context(|| format!("--verifier {s}"))
 }
 
+/// Parses `--k-range A..B` (1 ≤ A ≤ B).
+fn parse_k_range(s: &str) -> Result<(usize, usize), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("expected A..B, e.g. 1..256, got {s:?}"))?;
+    let b = b.strip_prefix('=').unwrap_or(b);
+    let parse = |x: &str| {
+        x.trim()
+            .parse::<usize>()
+            .map_err(|e| format!("{x:?} in {s:?}: {e}"))
+    };
+    let (a, b) = (parse(a)?, parse(b)?);
+    if a == 0 || a > b {
+        return Err(format!("need 1 ≤ A ≤ B, got {s:?}"));
+    }
+    Ok((a, b))
+}
+
+/// The k of `--k` and `--k-range`, sorted and without duplicates.
+pub fn eval_ks(k: &[usize], range: Option<(usize, usize)>) -> Vec<usize> {
+    let mut ks = k.to_vec();
+    if let Some((a, b)) = range {
+        ks.extend(
+            std::iter::successors(Some(1usize), |&x| x.checked_mul(2))
+                .take_while(|&x| x <= b)
+                .filter(|&x| x >= a),
+        );
+        ks.extend([a, b]);
+    }
+    ks.sort_unstable();
+    ks.dedup();
+    ks
+}
+
 /// Runs `rlft eval` and returns the report as pretty JSON.
 pub fn run(args: &EvalArgs) -> anyhow::Result<String> {
+    if let Some((_, b)) = args.k_range
+        && b > args.n
+    {
+        anyhow::bail!(
+            "invalid value for --k-range: the top of the range must be ≤ --n = {}, got {b}",
+            args.n
+        );
+    }
+    let ks = eval_ks(&args.k, args.k_range);
     check_eval(
         args.n,
-        &args.k,
+        &ks,
         args.temperature,
         ["--n", "--k", "--temperature"],
     )?;
@@ -95,9 +145,35 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<String> {
         ..SamplingParams::default()
     };
     let params = eval_params(base, args.n, args.temperature, args.seed);
-    let report = evaluate(&engine, &prompts, &rewarder, &params, &args.k, 64)?;
+    let report = evaluate(&engine, &prompts, &rewarder, &params, &ks, 64)?;
     if let Some(out) = &args.out {
         write_json_atomic(out, &report)?;
     }
+    if let Some(path) = &args.curve {
+        let name = args.model.display().to_string();
+        let points: Vec<(usize, f64)> = report.pass_at_k.iter().map(|(&k, &v)| (k, v)).collect();
+        let title = format!("pass@k, {} samples per prompt", report.samples);
+        write_atomic(path, pass_at_k_svg(&[(name, points)], &title).as_bytes())?;
+    }
     Ok(serde_json::to_string_pretty(&report)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k_ranges_are_powers_of_two_and_the_ends() {
+        assert_eq!(
+            eval_ks(&[1], parse_k_range("1..256").ok()),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256]
+        );
+        assert_eq!(
+            eval_ks(&[5, 1], parse_k_range("3..=20").ok()),
+            [1, 3, 4, 5, 8, 16, 20]
+        );
+        assert!(parse_k_range("0..4").is_err());
+        assert!(parse_k_range("8..4").is_err());
+        assert!(parse_k_range("4").is_err());
+    }
 }

@@ -3,6 +3,8 @@
 mod common;
 mod demo;
 mod device;
+mod diagnose;
+mod drift;
 mod eval;
 mod score;
 mod serve;
@@ -40,6 +42,11 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Per-token log-probs of texts or token ids under a Hugging Face checkpoint.
     Score(score::ScoreArgs),
+    /// DRIFT: collect try-again episodes from a fixed reference policy, weighted SFT,
+    /// multi-turn evaluation (`collect`, `train`, `eval`, `run`).
+    Drift(drift::DriftArgs),
+    /// Diagnostics of a checkpoint: `alignment` (cosine of ∇log P(y) and ∇log π(y|x)).
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +72,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Simulate(args) => print!("{}", simulate::run(&args)?),
         Command::Score(args) => score::run(&args)?,
+        Command::Diagnose(args) => println!("{}", diagnose::run(&args)?),
+        Command::Drift(args) => println!("{}", drift::run(&args)?.display()),
     }
     Ok(())
 }

@@ -5,10 +5,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-#[test]
-fn small_demo_writes_its_summary() {
-    let dir = std::env::temp_dir().join(format!("rlft-demo-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_rlft"))
+fn small_demo(dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rlft"))
         .args([
             "demo",
             "--problems",
@@ -21,11 +19,19 @@ fn small_demo_writes_its_summary() {
             "8",
             "--k",
             "4",
+            "--eval-every",
+            "2",
             "--out",
         ])
-        .arg(&dir)
+        .arg(dir)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn small_demo_writes_its_summary() {
+    let dir = std::env::temp_dir().join(format!("rlft-demo-{}", std::process::id()));
+    let out = small_demo(&dir);
     assert!(
         out.status.success(),
         "{}",
@@ -35,7 +41,15 @@ fn small_demo_writes_its_summary() {
     assert!(printed.trim().ends_with("summary.json"), "{printed}");
     let s: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    for key in ["accuracy_before", "accuracy_after", "rollouts", "seconds"] {
+    for key in [
+        "accuracy_before",
+        "accuracy_after",
+        "accuracy_before_se",
+        "gain",
+        "gain_se",
+        "rollouts",
+        "seconds",
+    ] {
         assert!(s[key].is_number(), "summary.json lacks {key}: {s}");
     }
     // DPS trains 8 prompts × 4 completions per step and screens nothing.
@@ -55,7 +69,54 @@ fn small_demo_writes_its_summary() {
             .count(),
         3
     );
+    // Held-out accuracy is logged at step 2 and at the end.
+    let lines: Vec<Value> = std::fs::read_to_string(dir.join("grpo/metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let logged: Vec<bool> = lines
+        .iter()
+        .map(|r| r["heldout/accuracy"].is_number())
+        .collect();
+    assert_eq!(logged, [false, true, true]);
+    assert_eq!(
+        lines[2]["heldout/accuracy"].as_f64(),
+        s["accuracy_after"].as_f64()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// rlft's reproducibility promise: bit-exact on one machine (the demo's Flex backend runs on
+/// one thread). Two runs of the same seed give the same held-out answers and metrics.
+#[test]
+fn the_same_seed_gives_the_same_demo_bit_for_bit() {
+    let timeless = |dir: &std::path::Path| -> (Vec<Value>, Value) {
+        let metrics = std::fs::read_to_string(dir.join("grpo/metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut()
+                    .unwrap()
+                    .retain(|k, _| !k.contains("per_s") && k != "seconds");
+                v
+            })
+            .collect();
+        let mut s: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        s.as_object_mut()
+            .unwrap()
+            .retain(|k, _| !k.contains("seconds"));
+        (metrics, s)
+    };
+    let base = std::env::temp_dir().join(format!("rlft-demo-twice-{}", std::process::id()));
+    let (a, b) = (base.join("a"), base.join("b"));
+    assert!(small_demo(&a).status.success());
+    assert!(small_demo(&b).status.success());
+    assert_eq!(timeless(&a), timeless(&b));
+    std::fs::remove_dir_all(&base).unwrap();
 }
 
 #[test]

@@ -100,6 +100,28 @@ fn eval_reports_pass_at_k_consistent_with_greedy_decoding() {
     // "x…" answers are unreachable in one token, so at most half the prompts can pass.
     assert!(p4 <= 0.5 + 1e-12, "{written}");
 
+    // A pass@k curve: --k-range gives every power of two up to n, --curve writes the SVG.
+    let curve_path = dir.join("curve.svg");
+    let mut curve = base.to_vec();
+    curve.extend([
+        "--n",
+        "8",
+        "--k-range",
+        "1..8",
+        "--temperature",
+        "1.0",
+        "--curve",
+        curve_path.to_str().unwrap(),
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&rlft_ok(&curve)).unwrap();
+    let ks: Vec<&String> = r["pass_at_k"].as_object().unwrap().keys().collect();
+    assert_eq!(ks, ["1", "2", "4", "8"], "{r}");
+    let svg = std::fs::read_to_string(&curve_path).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 1);
+    let mut too_far = base.to_vec();
+    too_far.extend(["--n", "4", "--k-range", "1..8"]);
+    assert!(rlft_err(&too_far).contains("--k-range"));
+
     let err = rlft_err(&[
         "eval",
         "--model",

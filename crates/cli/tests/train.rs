@@ -124,18 +124,6 @@ fn grpo_learns_a_toy_task_and_exports_a_checkpoint_that_loads() {
     }
 }
 
-/// Metrics lines without the wall-clock fields, which no two runs share.
-fn timeless(v: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
-    v.into_iter()
-        .map(|mut r| {
-            r.as_object_mut()
-                .unwrap()
-                .retain(|k, _| !k.contains("per_s") && k != "seconds");
-            r
-        })
-        .collect()
-}
-
 #[test]
 fn a_stopped_run_resumes_to_the_same_metrics_as_an_uninterrupted_one() {
     let a = toy_dir("resume-a");
@@ -198,15 +186,6 @@ fn fixture_data(path: &Path) {
         })
         .collect();
     std::fs::write(path, lines.join("\n")).unwrap();
-}
-
-fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(n, v)| (n, v.data().to_vec()))
-        .collect()
 }
 
 #[test]

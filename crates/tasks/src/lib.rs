@@ -13,6 +13,8 @@
 //! - Generators: [`CountdownConfig`] (reachable targets by construction) and
 //!   [`ArithmeticConfig`], graded by [`Difficulty`] and deterministic by seed; they produce a
 //!   [`Dataset`] that writes JSONL atomically and reads back through the same loader.
+//! - [`RestateConfig`]: the (a+b) mod 10 restatement task of the PreRL experiment;
+//!   [`ThoughtCounts`]: transition / reflection thought counters (SEAL's keywords).
 //!
 //! ```
 //! use rlft_tasks::{CountdownConfig, CountdownVerifier, Dataset, DatasetConfig, Verifier};
@@ -47,12 +49,15 @@ mod expr;
 mod extract;
 mod format;
 mod generate;
+mod guess_gen;
 mod hash;
 mod item;
 mod jsonl;
 mod math;
 mod rational;
+mod restate_gen;
 mod single_turn;
+mod thoughts;
 mod try_again;
 mod verifier;
 
@@ -71,12 +76,21 @@ pub use extract::{
 };
 pub use format::FormatReward;
 pub use generate::Difficulty;
+pub use guess_gen::GuessConfig;
 pub use item::{Message, Role, TaskItem};
 pub use jsonl::write_jsonl;
 pub use math::{
     MathVerifier, MathVerifierConfig, gold_answer, math_equivalent, normalize_math_answer,
 };
 pub use rational::Rational;
+pub use restate_gen::{
+    RESTATE_STRATEGIES, RESTATE_WAIT, RestateConfig, RestateTask, RestateVerifier, restate_correct,
+    restate_digit, restate_prompt, restate_reflects,
+};
 pub use single_turn::{SingleTurn, SingleTurnConfig};
+pub use thoughts::{
+    KeywordMatch, REFLECTION_KEYWORDS, TRANSITION_KEYWORDS, ThoughtCounts, mean_thoughts,
+    mean_thoughts_with,
+};
 pub use try_again::{DRIFT_FEEDBACK, TryAgain, TryAgainConfig, TurnFormat};
 pub use verifier::{FnVerifier, Reason, Verdict, Verifier};

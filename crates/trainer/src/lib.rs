@@ -55,9 +55,9 @@ pub use multiturn::{
     LossTurns, MultiTurn, MultiTurnConfig, RenderedConversation, TemplateRender,
     render_conversation,
 };
-pub use online::{EngineFactory, OnlineConfig, OnlineParts, OnlineTrainer, step_seed};
+pub use online::{EngineFactory, EvalHook, OnlineConfig, OnlineParts, OnlineTrainer, step_seed};
 pub use optim::{LrSchedule, OptimConfig, OptimStep, StepStats, clip_grad_norm};
-pub use passk::pass_at_k;
+pub use passk::{pass_at_k, pass_at_k_svg};
 pub use scorer::{
     Conditional, Marginal, Scorer, ScorerConfig, completion_logprobs,
     completion_logprobs_and_entropy,

@@ -150,7 +150,7 @@ pub fn read_log(path: &Path) -> Result<Vec<StepRecord>> {
 pub fn svg_chart(records: &[StepRecord], metrics: &[&str], title: &str) -> String {
     const W: f64 = 420.0;
     const H: f64 = 220.0;
-    const PAD: f64 = 40.0;
+    const PAD: f64 = 50.0;
     let panels: Vec<(&str, Vec<(f64, f64)>)> = metrics
         .iter()
         .map(|m| {
@@ -213,6 +213,12 @@ pub fn svg_chart(records: &[StepRecord], metrics: &[&str], title: &str) -> Strin
                 fmt_num(v)
             );
         }
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="middle" fill="#666">step</text>"##,
+            ox + W / 2.0,
+            oy + H - PAD + 14.0
+        );
         if !pts.is_empty() {
             let path: Vec<String> = pts
                 .iter()
@@ -243,7 +249,18 @@ fn bounds(xs: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 fn fmt_num(v: f64) -> String {
-    if v.abs() >= 1000.0 || (v != 0.0 && v.abs() < 0.01) {
+    if v.fract() == 0.0 && v.abs() < 1e9 {
+        // Steps, rollouts, tokens: whole numbers, with thousands separated by a thin space.
+        let digits = format!("{}", v.abs() as u64);
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push('\u{2009}');
+            }
+            out.push(c);
+        }
+        if v < 0.0 { format!("-{out}") } else { out }
+    } else if v.abs() >= 1000.0 || (v != 0.0 && v.abs() < 0.01) {
         format!("{v:.2e}")
     } else {
         format!("{v:.3}")

@@ -60,6 +60,11 @@ impl Default for OnlineConfig {
 /// model; a remote one may ignore it.
 pub type EngineFactory<'a> = Box<dyn FnMut(&CausalLm) -> Result<Box<dyn RolloutEngine + 'a>> + 'a>;
 
+/// A periodic evaluation: the current policy in, named values out (e.g. `heldout/pass1`),
+/// added to that step's metrics line. It must be deterministic (greedy decoding, fixed seeds)
+/// for a resumed run to log what an uninterrupted one did.
+pub type EvalHook<'a> = Box<dyn FnMut(&CausalLm) -> Result<Vec<(String, f64)>> + 'a>;
+
 /// Derives the seed of stream `stream` at step `step` from the run seed (SplitMix64; see
 /// [`rlft_util::seed::step_seed`]).
 pub use rlft_util::seed::step_seed;
@@ -80,6 +85,7 @@ pub struct OnlineTrainer<'a> {
     learner: Learner,
     log: MetricsLog,
     step: usize,
+    eval: Option<(usize, EvalHook<'a>)>,
 }
 
 impl std::fmt::Debug for OnlineTrainer<'_> {
@@ -171,7 +177,15 @@ impl<'a> OnlineTrainer<'a> {
             learner,
             log,
             step,
+            eval: None,
         })
+    }
+
+    /// Runs `hook` on the policy after every `every` steps and after the last one, adding
+    /// its values to that step's metrics line (e.g. held-out accuracy during training).
+    pub fn with_eval(mut self, every: usize, hook: EvalHook<'a>) -> Self {
+        self.eval = Some((every.max(1), hook));
+        self
     }
 
     /// Steps completed.
@@ -211,7 +225,14 @@ impl<'a> OnlineTrainer<'a> {
     ) -> Result<()> {
         let end = stop_after.map_or(self.cfg.steps, |n| (self.step + n).min(self.cfg.steps));
         while self.step < end {
-            let rec = self.train_step()?;
+            let mut rec = self.train_step()?;
+            if let Some((every, hook)) = self.eval.as_mut()
+                && (self.step.is_multiple_of(*every) || self.step == self.cfg.steps)
+            {
+                for (name, v) in hook(&self.model)? {
+                    rec.set(name, v);
+                }
+            }
             self.log.append(&rec)?;
             on_step(&rec);
             let every = self.cfg.checkpoint_every;
@@ -269,6 +290,21 @@ impl<'a> OnlineTrainer<'a> {
         )
         .set("tokens_per_s", collected.tokens as f64 / secs.max(1e-9))
         .set("seconds", secs);
+        // Reasoning-behaviour counters (spec prerl.md §3), mean per trained completion: SEAL's
+        // substring matching, and whole words (`_words`).
+        let texts = || {
+            collected
+                .groups
+                .iter()
+                .flat_map(|g| g.completions.iter().map(|c| c.text.as_str()))
+        };
+        let (transition, reflection) = rlft_tasks::mean_thoughts(texts());
+        let (transition_w, reflection_w) =
+            rlft_tasks::mean_thoughts_with(texts(), rlft_tasks::KeywordMatch::Words);
+        rec.set("thoughts/transition", transition)
+            .set("thoughts/reflection", reflection)
+            .set("thoughts/transition_words", transition_w)
+            .set("thoughts/reflection_words", reflection_w);
         if !self.cfg.grpo.sync_reference_at.is_empty() {
             rec.set("reference_synced", if synced { 1.0 } else { 0.0 });
         }

@@ -157,6 +157,17 @@ fn killed_run_resumes_exactly() {
             .iter()
             .all(|r| r.get("rollouts").is_some() && r.get("loss").is_some())
     );
+    // Reasoning-behaviour counters (spec prerl.md §3) are logged for every run.
+    assert!(log_a.iter().all(|r| {
+        [
+            "thoughts/transition",
+            "thoughts/reflection",
+            "thoughts/transition_words",
+            "thoughts/reflection_words",
+        ]
+        .iter()
+        .all(|k| r.get(k).is_some_and(|v| v.is_finite() && v >= 0.0))
+    }));
 
     // Killed after step 3 (the last checkpoint is at step 2), then resumed by a new process.
     let dir_b = f.dir.join("b");

@@ -98,3 +98,53 @@ pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Metrics lines without the wall-clock fields, which no two runs share.
+pub fn timeless(v: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    v.into_iter()
+        .map(|mut r| {
+            r.as_object_mut()
+                .unwrap()
+                .retain(|k, _| !k.contains("per_s") && k != "seconds");
+            r
+        })
+        .collect()
+}
+
+/// The tensors of a safetensors file by name (the header's key order is not fixed).
+pub fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.data().to_vec()))
+        .collect()
+}
+
+/// Starts `rlft args`, SIGKILLs it once `log` has at least `lines` lines, and checks that it
+/// died before logging `total` lines.
+pub fn kill_after(args: &[&str], log: &Path, lines: usize, total: usize) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlft"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let n = std::fs::read_to_string(log).map_or(0, |s| s.lines().count());
+        if n >= lines {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(t0.elapsed().as_secs() < 300, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+    let n = std::fs::read_to_string(log).map_or(0, |s| s.lines().count());
+    assert!(n < total, "killed too late: {n} of {total} lines logged");
+}
