@@ -229,6 +229,21 @@ impl Encoded {
 }
 
 impl DataSection {
+    /// The data of a command that takes it from flags (`rlft eval`, `rlft diagnose`): every
+    /// row of `path` (relative to the current directory), field names found as in configs, no
+    /// held-out split and no prompt-length cap.
+    pub fn from_flags(path: &Path, format: PromptFormat, system_prompt: Option<String>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            fields: DatasetConfig::default(),
+            format,
+            system_prompt,
+            test_fraction: 0.0,
+            split_seed: 0,
+            max_prompt_tokens: usize::MAX,
+        }
+    }
+
     /// Train and held-out items, encoded.
     pub fn load(
         &self,

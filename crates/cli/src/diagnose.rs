@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use rlft_core::{Advantages, BatchOptions, PolicyBatch};
 use rlft_prerl_dsrl::{PreRlConfig, gradient_alignment};
 use rlft_rollout::{LocalConfig, LocalEngine, RolloutEngine, SamplingParams};
-use rlft_tasks::DatasetConfig;
 use rlft_trainer::write_json_atomic;
 
 use crate::common::{DataSection, PromptFormat, load_checkpoint};
@@ -93,15 +92,7 @@ fn alignment(args: &AlignmentArgs) -> anyhow::Result<String> {
     }
     let dev = device(args.device)?.autodiff();
     let (model, tok) = load_checkpoint(&args.model, &dev)?;
-    let data = DataSection {
-        path: args.data.clone(),
-        fields: DatasetConfig::default(),
-        format: args.format,
-        system_prompt: args.system_prompt.clone(),
-        test_fraction: 0.0,
-        split_seed: 0,
-        max_prompt_tokens: usize::MAX,
-    };
+    let data = DataSection::from_flags(&args.data, args.format, args.system_prompt.clone());
     let (data, _) = data.load(Path::new(""), &tok)?;
     let prompts: Vec<(usize, Vec<u32>)> = data.indexed().into_iter().take(args.prompts).collect();
     let scorer = PreRlConfig {

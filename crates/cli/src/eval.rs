@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use rlft_rollout::{LocalConfig, LocalEngine, SamplingParams};
-use rlft_tasks::{DatasetConfig, VerifierConfig};
+use rlft_tasks::VerifierConfig;
 use rlft_trainer::{VerifierRewarder, evaluate, pass_at_k_svg, write_atomic, write_json_atomic};
 
 use crate::common::{DataSection, PromptFormat, check_eval, eval_params, load_checkpoint};
@@ -126,15 +126,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<String> {
     let verifier = verifier_config(&args.verifier)?.build()?;
     let dev = device(args.device)?;
     let (model, tok) = load_checkpoint(&args.model, &dev)?;
-    let data = DataSection {
-        path: args.data.clone(),
-        fields: DatasetConfig::default(),
-        format: args.format,
-        system_prompt: args.system_prompt.clone(),
-        test_fraction: 0.0,
-        split_seed: 0,
-        max_prompt_tokens: usize::MAX,
-    };
+    let data = DataSection::from_flags(&args.data, args.format, args.system_prompt.clone());
     // Relative to the current directory (no config file to resolve against).
     let (data, _) = data.load(Path::new(""), &tok)?;
     let prompts = data.indexed();

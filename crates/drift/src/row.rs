@@ -170,7 +170,7 @@ impl DriftRow {
                     .iter()
                     .map(|m| {
                         let mut o = Map::new();
-                        o.insert("role".into(), Value::from(role_name(m.role)));
+                        o.insert("role".into(), Value::from(m.role.as_str()));
                         o.insert("content".into(), Value::from(m.content.clone()));
                         Value::Object(o)
                     })
@@ -209,14 +209,6 @@ impl DriftRow {
 
 fn number(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-    }
 }
 
 fn parse_message(m: Value) -> std::result::Result<Message, (&'static str, String)> {

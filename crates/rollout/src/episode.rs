@@ -233,17 +233,9 @@ fn continuation(
 
 fn messages(msgs: &[rlft_tasks::Message]) -> Vec<Message> {
     msgs.iter()
-        .map(|m| Message::new(role_name(m.role), m.content.clone()))
+        .map(|m| Message::new(m.role.as_str(), m.content.clone()))
         .collect()
 }
 
 /// The stream of [`rlft_util::seed::step_seed`] that turn seeds are drawn from.
 const TURN_STREAM: u64 = 7;
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-    }
-}

@@ -78,6 +78,17 @@ pub enum Role {
     Assistant,
 }
 
+impl Role {
+    /// The name chat templates use: `system`, `user` or `assistant`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

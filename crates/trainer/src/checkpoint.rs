@@ -25,6 +25,12 @@ pub struct CheckpointInfo {
     pub dir: String,
 }
 
+/// Whether a run that has completed `step` of `total` steps checkpoints now: every `every`
+/// steps (0: never on a cadence) and always at the end.
+pub(crate) fn checkpoint_due(step: usize, every: usize, total: usize) -> bool {
+    (every > 0 && step.is_multiple_of(every)) || step == total
+}
+
 /// A checkpoint read back.
 pub(crate) struct Restored<S> {
     pub info: CheckpointInfo,

@@ -79,15 +79,15 @@ pub fn render_conversation(
         LossTurns::Last => assistant.last().copied().into_iter().collect(),
         LossTurns::All => assistant,
     };
-    let Some(&first) = chosen.first() else {
+    if chosen.is_empty() {
         return Err(TrainerError::InvalidBatch(
             "a conversation needs at least one assistant message to train on".into(),
         ));
-    };
+    }
     let render = |upto: usize, gen_prompt: bool| -> Result<Vec<u32>> {
         let msgs: Vec<ChatMessage> = messages[..upto]
             .iter()
-            .map(|m| ChatMessage::new(role_name(m.role), &m.content))
+            .map(|m| ChatMessage::new(m.role.as_str(), &m.content))
             .collect();
         let text = tokenizer.apply_chat_template(
             &msgs,
@@ -133,7 +133,6 @@ pub fn render_conversation(
     }
     let start = spans[0].0;
     let stop = spans.last().map_or(start, |s| s.1);
-    debug_assert_eq!(first, chosen[0]);
     let mut loss_mask = vec![0.0; stop - start];
     for &(a, b) in &spans {
         loss_mask[a - start..b - start].fill(1.0);
@@ -143,14 +142,6 @@ pub fn render_conversation(
         completion_ids: full[start..stop].to_vec(),
         loss_mask,
     })
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-    }
 }
 
 /// A [`ChatTokenizer`] as the episode runner's [`ChatRender`]: its chat template and its

@@ -11,7 +11,7 @@ use rlft_rollout::{RolloutEngine, SamplingParams};
 use rlft_samplers::{PromptSampler, SamplerState};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{RunDir, load_module};
+use crate::checkpoint::{RunDir, checkpoint_due, load_module};
 use crate::collect::{RolloutSource, collect_step};
 use crate::error::{Result, TrainerError};
 use crate::learner::{Learner, LearnerConfig};
@@ -235,8 +235,7 @@ impl<'a> OnlineTrainer<'a> {
             }
             self.log.append(&rec)?;
             on_step(&rec);
-            let every = self.cfg.checkpoint_every;
-            if (every > 0 && self.step.is_multiple_of(every)) || self.step == self.cfg.steps {
+            if checkpoint_due(self.step, self.cfg.checkpoint_every, self.cfg.steps) {
                 self.checkpoint()?;
             }
         }

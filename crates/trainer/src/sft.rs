@@ -14,7 +14,7 @@ use rlft_core::{
 use rlft_models::CausalLm;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::RunDir;
+use crate::checkpoint::{RunDir, checkpoint_due};
 use crate::error::{Result, TrainerError};
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::optim::{OptimConfig, OptimStep};
@@ -411,8 +411,7 @@ impl<'e> SftTrainer<'e> {
             self.log.append(&rec)?;
             on_step(&rec);
             self.step += 1;
-            let every = self.inner.cfg.checkpoint_every;
-            if (every > 0 && self.step.is_multiple_of(every)) || self.step == total {
+            if checkpoint_due(self.step, self.inner.cfg.checkpoint_every, total) {
                 self.checkpoint()?;
             }
         }
