@@ -230,6 +230,7 @@ def run_trl_loss(case: dict, seed: int, noise: float = 0.4, on_policy: bool = Fa
         max_completion_length=case["max_completion_length"],
         num_generations=3,
         per_device_train_batch_size=B,
+        **{k: case[k] for k in LOSS_TYPE_PARAMS if k in case},
     )
     tr = bare_trainer(args)
     with_ref = case["beta"] != 0.0
@@ -284,9 +285,21 @@ def run_trl_loss(case: dict, seed: int, noise: float = 0.4, on_policy: bool = Fa
     return out
 
 
-def loss_case(loss_type, beta, eh, level, *, name=None, delta=None, bias_kl=True, mcl=T):
+# GRPOConfig fields of the sapo and vespo loss types; a case that sets none of them runs at TRL's defaults
+# (and records them, so the Rust test reads every parameter from the fixture).
+LOSS_TYPE_PARAMS = (
+    "sapo_temperature_pos",
+    "sapo_temperature_neg",
+    "vespo_k_pos",
+    "vespo_lambda_pos",
+    "vespo_k_neg",
+    "vespo_lambda_neg",
+)
+
+
+def loss_case(loss_type, beta, eh, level, *, name=None, delta=None, bias_kl=True, mcl=T, params=None):
     name = name or f"{loss_type}_b{beta}_eh{eh}_{level}"
-    return dict(
+    case = dict(
         name=name,
         loss_type=loss_type,
         beta=beta,
@@ -297,6 +310,13 @@ def loss_case(loss_type, beta, eh, level, *, name=None, delta=None, bias_kl=True
         use_bias_correction_kl=bias_kl,
         max_completion_length=mcl,
     )
+    if loss_type in ("sapo", "vespo"):
+        defaults = GRPOConfig.__dataclass_fields__
+        prefix = loss_type + "_"
+        for k in LOSS_TYPE_PARAMS:
+            if k.startswith(prefix):
+                case[k] = (params or {}).get(k, defaults[k].default)
+    return case
 
 
 def coverage(spec: dict, logps, old, mask, adv) -> dict:
@@ -310,13 +330,18 @@ def coverage(spec: dict, logps, old, mask, adv) -> dict:
         lr = ((lr * m).sum(-1) / m.sum(-1).clamp(min=1)).unsqueeze(1).expand(B, T)
     r = lr.exp()
     lo, hi = 1 - spec["epsilon_low"], 1 + spec["epsilon_high"]
-    return {
+    cov = {
         "low_neg": int(((r < lo) & (a < 0) & m).sum()),
         "low_pos": int(((r < lo) & (a > 0) & m).sum()),
         "high_pos": int(((r > hi) & (a > 0) & m).sum()),
         "high_neg": int(((r > hi) & (a < 0) & m).sum()),
         "delta_neg": int(((r > (spec["delta"] or math.inf)) & (a < 0) & m).sum()),
     }
+    if spec["loss_type"] == "cispo":
+        # cispo caps the ratio at epsilon_high itself (not 1 + epsilon_high)
+        cov["cap_pos"] = int(((r > spec["epsilon_high"]) & (a > 0) & m).sum())
+        cov["cap_neg"] = int(((r > spec["epsilon_high"]) & (a < 0) & m).sum())
+    return cov
 
 
 def pick_seed(spec: dict, base: int, noise: float, on_policy: bool) -> int:
@@ -328,6 +353,8 @@ def pick_seed(spec: dict, base: int, noise: float, on_policy: bool) -> int:
         logps, old, _, _, mask, adv = loss_inputs(seed, noise, False)
         cov = coverage(spec, logps, old, mask, adv)
         need = ["low_neg", "low_pos", "high_pos", "high_neg"] + (["delta_neg"] if spec["delta"] else [])
+        if spec["loss_type"] == "cispo":
+            need = ["low_neg", "low_pos", "cap_pos", "cap_neg"]
         if all(cov[k] > 0 for k in need):
             return seed
     raise RuntimeError(f"no seed reaches every clip regime for {spec['name']}")
@@ -353,6 +380,42 @@ def build_loss_cases() -> list[dict]:
         (loss_case("luspo", 0.04, 0.2, "token"), {}),
         (loss_case("luspo", 0.04, 0.28, "sequence"), {}),
     ]
+    # TRL 1.16's other loss types. cispo's epsilon_high is the absolute cap on the ratio (ScaleRL's 5.0; TRL's
+    # default epsilon_high=None falls back to epsilon, a cap of 0.2); noisier old log-probs reach that cap.
+    for lt, eh in (("cispo", 5.0), ("sapo", 0.2), ("vespo", 0.2)):
+        for beta in (0.0, 0.04):
+            for level in ("token", "sequence"):
+                kw = {"noise": 1.2 if level == "token" else 2.0} if lt == "cispo" else {}
+                specs.append((loss_case(lt, beta, eh, level), kw))
+    specs += [
+        (loss_case("cispo", 0.04, 0.2, "token", name="cispo_b0.04_eh0.2_token_defaultcap"), {}),
+        (
+            loss_case(
+                "sapo",
+                0.04,
+                0.2,
+                "token",
+                name="sapo_b0.04_eh0.2_token_tau0.5_2.0",
+                params={"sapo_temperature_pos": 0.5, "sapo_temperature_neg": 2.0},
+            ),
+            {"noise": 0.8},
+        ),
+        (
+            loss_case(
+                "vespo",
+                0.04,
+                0.2,
+                "token",
+                name="vespo_b0.04_eh0.2_token_k1.5_4_l0.5_1",
+                params={"vespo_k_pos": 1.5, "vespo_lambda_pos": 0.5, "vespo_k_neg": 4.0, "vespo_lambda_neg": 1.0},
+            ),
+            {},
+        ),
+        (loss_case("vespo", 0.0, 0.2, "token", name="vespo_b0.0_eh0.2_token_noisy"), {"noise": 3.0}),
+        (loss_case("cispo", 0.04, 5.0, "token", name="cispo_b0.04_eh5.0_token_onpolicy"), {"on_policy": True}),
+        (loss_case("sapo", 0.04, 0.2, "sequence", name="sapo_b0.04_eh0.2_sequence_onpolicy"), {"on_policy": True}),
+        (loss_case("vespo", 0.04, 0.2, "token", name="vespo_b0.04_eh0.2_token_onpolicy"), {"on_policy": True}),
+    ]
     cases = []
     for i, (spec, kw) in enumerate(specs):
         noise = kw.get("noise", 0.8 if spec["importance_sampling_level"] == "sequence" else 0.4)
@@ -368,29 +431,48 @@ def build_loss_cases() -> list[dict]:
 NAN = float("nan")
 
 
-def run_trl_advantages(name: str, rewards: list[float], k: int, scale_rewards: str) -> dict:
-    n = len(rewards)
-    assert n % k == 0
+def trl_advantages(
+    rewards_per_func: list[list[float]],
+    k: int,
+    scale_rewards: str,
+    reward_weights: list[float] | None = None,
+    multi_objective_aggregation: str = "sum_then_normalize",
+):
+    """The real GRPOTrainer._generate_and_score_completions (and _calculate_rewards) with one plain reward
+    function per entry of `rewards_per_func`, each returning its list (None where NaN). Returns the advantages,
+    TRL's logged metrics and the reward function names."""
+    n = len(rewards_per_func[0])
+    assert n % k == 0 and all(len(r) == n for r in rewards_per_func)
     args = grpo_config(
         num_generations=k,
         per_device_train_batch_size=n,
         scale_rewards=scale_rewards,
         beta=0.0,
         max_completion_length=4,
+        reward_weights=reward_weights,
+        multi_objective_aggregation=multi_objective_aggregation,
     )
     tr = bare_trainer(args)
     tr.state = TrainerState()
     tr._tokenizer = SimpleNamespace(pad_token_id=0)
     tr.eos_token_ids = [1]
 
-    def fixture_reward(prompts, completions, completion_ids, **kwargs):
-        assert len(completions) == n
-        return [None if math.isnan(r) else r for r in rewards]
+    def make_reward(values):
+        def fixture_reward(prompts, completions, completion_ids, **kwargs):
+            assert len(completions) == n
+            return [None if math.isnan(r) else r for r in values]
 
-    tr.reward_funcs = [fixture_reward]
-    tr.reward_processing_classes = [None]
-    tr.reward_func_names = ["fixture_reward"]
-    tr.reward_weights = torch.ones(1, dtype=torch.float32)
+        return fixture_reward
+
+    names = ["fixture_reward"] if len(rewards_per_func) == 1 else [f"r{j}" for j in range(len(rewards_per_func))]
+    tr.reward_funcs = [make_reward(v) for v in rewards_per_func]
+    tr.reward_processing_classes = [None] * len(rewards_per_func)
+    tr.reward_func_names = names
+    # as GRPOTrainer.__init__ sets it
+    if args.reward_weights is not None:
+        tr.reward_weights = torch.tensor(args.reward_weights, dtype=torch.float32)
+    else:
+        tr.reward_weights = torch.ones(len(rewards_per_func), dtype=torch.float32)
 
     def fake_generate(prompts):
         n_p = len(prompts)
@@ -404,14 +486,68 @@ def run_trl_advantages(name: str, rewards: list[float], k: int, scale_rewards: s
     out = tr._generate_and_score_completions(inputs)
     adv = out["advantages"]
     assert adv.dtype == torch.float32 and adv.shape == (n,)
+    return adv, metrics_of(tr), names
+
+
+def run_trl_advantages(name: str, rewards: list[float], k: int, scale_rewards: str) -> dict:
+    adv, metrics, _ = trl_advantages([rewards], k, scale_rewards)
     return {
         "name": name,
         "num_generations": k,
         "scale_rewards": scale_rewards,
         "rewards": rewards,
         "advantages": tl(adv),
-        "metrics": metrics_of(tr),
+        "metrics": metrics,
     }
+
+
+def run_trl_multi_reward(name, rewards_per_func, k, scale_rewards, weights, aggregation) -> dict:
+    adv, metrics, names = trl_advantages(rewards_per_func, k, scale_rewards, weights, aggregation)
+    n = len(rewards_per_func[0])
+    return {
+        "name": name,
+        "num_generations": k,
+        "scale_rewards": scale_rewards,
+        "multi_objective_aggregation": aggregation,
+        "reward_weights": weights,
+        "reward_func_names": names,
+        # rows: one completion each, columns: one reward function each (null: the function returned None)
+        "rewards_per_func": [[rewards_per_func[j][i] for j in range(len(rewards_per_func))] for i in range(n)],
+        "advantages": tl(adv),
+        "metrics": metrics,
+    }
+
+
+def build_multi_reward_cases() -> list[dict]:
+    g = torch.Generator().manual_seed(2100)
+    # Exactly representable constants (0, 0.5, 1) where a group is constant, so float32 rounding cannot leave
+    # TRL a spurious +-1e-3 "advantage" (see the constant_k8 advantage cases).
+    acc = [1.0, 0.0, 0.0, 1.0] + [1.0, 1.0, 1.0, 1.0] + [0.0, 1.0, NAN, 0.0] + [NAN, NAN, 1.0, 0.0] + [NAN] * 4
+    fmt = [0.5, 0.5, 0.0, 1.0] + [0.0, 0.5, 1.0, 0.5] + [0.5, NAN, 0.0, 0.5] + [NAN, 1.0, 0.0, NAN] + [NAN] * 4
+    length = [round(x, 6) for x in (torch.randn(20, generator=g) * 0.7).tolist()]
+    length[13] = NAN  # row 13: every function None (unscorable)
+    length[16:20] = [NAN] * 4  # the last group: every row unscorable
+    rnd = [[round(x, 6) for x in (torch.randn(12, generator=g) * s).tolist()] for s in (1.0, 0.3, 2.0)]
+    rnd[1][5] = NAN
+    rnd[2][7] = NAN
+    sets = [
+        # name, k, per-function rewards, weights
+        ("two_funcs_k4", 4, [acc, fmt], [1.0, 0.5]),
+        ("three_funcs_k4", 4, [acc, fmt, length], [1.0, 0.5, -0.25]),
+        ("three_funcs_unweighted_k4", 4, [acc, fmt, length], None),
+        ("random_three_funcs_k2", 2, rnd, [0.7, 1.3, 0.2]),
+        ("random_three_funcs_k3", 3, rnd, [2.0, -1.0, 0.5]),
+    ]
+    cases = []
+    for name, k, per_func, weights in sets:
+        for aggregation in ("sum_then_normalize", "normalize_then_sum"):
+            # normalize_then_sum ignores scale_rewards in TRL: two values show that it does
+            scales = ("group", "batch", "none") if aggregation == "sum_then_normalize" else ("group", "none")
+            for sr in scales:
+                cases.append(
+                    run_trl_multi_reward(f"{name}_{aggregation}_{sr}", per_func, k, sr, weights, aggregation)
+                )
+    return cases
 
 
 def build_advantage_cases() -> list[dict]:
@@ -530,11 +666,19 @@ def build_verl() -> dict:
     const_tlr = torch.zeros(len(const_index), Tv)
     const_tlr[:, -1] = torch.tensor(const_scores)
     const_mask = torch.ones(len(const_index), Tv)
-    for label, idx, tok_rewards, rmask in (
+    # verl's uids are strings (uuid4 per prompt): unequal groups (3, 3, 1, 1, 2, 4), interleaved, two singletons
+    uid_index = ["a", "b", "a", "c", "b", "a", "d", "b", "e", "e", "f", "f", "f", "f"]
+    uid_scores = (torch.randn(len(uid_index), generator=g) * 1.3 + 0.2).tolist()
+    uid_tlr = torch.zeros(len(uid_index), Tv)
+    uid_tlr[:, -1] = torch.tensor(uid_scores)
+    uid_mask = torch.ones(len(uid_index), Tv)
+    cases_in = [
         ("mixed", index, tlr, resp_mask),
         ("random", rnd_index, rnd_tlr, rnd_mask),
         ("constant", const_index, const_tlr, const_mask),
-    ):
+        ("uid_strings", uid_index, uid_tlr, uid_mask),
+    ]
+    for label, idx, tok_rewards, rmask in cases_in:
         for norm in (True, False):
             a, r = core_algos.compute_grpo_outcome_advantage(
                 token_level_rewards=tok_rewards.clone(),
@@ -752,6 +896,10 @@ def main() -> int:
                 "GRPOTrainer._generate_and_score_completions (and the real _calculate_rewards) with only "
                 "_generate stubbed; one reward function returns `rewards` (null -> the function returned None); "
                 "consecutive num_generations rows form a group; metrics are TRL's logged reward metrics. "
+                "multi_reward_cases: the same code with one reward function per column of rewards_per_func "
+                "(null -> that function returned None), GRPOConfig(reward_weights, multi_objective_aggregation, "
+                "scale_rewards); reward_weights null -> TRL's default of 1.0 each; metrics include "
+                "rewards/<name>/mean and /std per function. "
                 "logprob_cases: trl.trainer.utils.selective_log_softmax(logits, targets, temperature) (CPU "
                 "path: logits / temperature then log_softmax/gather) with grad of sum(logprobs) wrt logits, "
                 "and trl.trainer.utils.entropy_from_logits(logits / temperature). logprobs_torch_log_softmax is "
@@ -760,6 +908,7 @@ def main() -> int:
         },
         "loss_cases": loss_cases,
         "advantage_cases": build_advantage_cases(),
+        "multi_reward_cases": build_multi_reward_cases(),
         "logprob_cases": build_logprob_cases(),
     }
     write_json_atomic(FIXTURES / "trl_parity.json", trl_doc)
@@ -778,7 +927,8 @@ def main() -> int:
             "notes": (
                 "Goldens from verl.trainer.ppo.core_algos called directly. advantage_cases: "
                 "compute_grpo_outcome_advantage(token_level_rewards, response_mask, index, epsilon, "
-                "norm_adv_by_std_in_grpo); index = group id per row (groups need not be contiguous); outputs are "
+                "norm_adv_by_std_in_grpo); index = group id per row (an int or, as verl's uids are, a string; "
+                "groups need not be contiguous nor of one size; a group of one gets mean 0 and std 1); outputs are "
                 "(bs, T) = row scalar * response_mask; advantages_vectorized = "
                 "compute_grpo_vectorized_outcome_advantage on the same inputs. agg_cases: agg_loss(loss_mat, "
                 "mask, mode[, loss_scale_factor]) with dp_size=1 and no global batch info; "

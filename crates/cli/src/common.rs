@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 /// Reads a TOML config. Unknown keys, wrong types and missing keys are errors that quote the
 /// offending line of the file.
 pub fn load_toml<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path)
+    // Capped (a config is small; `/dev/zero` is not one), BOM skipped, bad UTF-8 named by line.
+    let text = rlft_util::lines::read_text(path, 16 << 20)
         .with_context(|| format!("reading config {}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
 }
@@ -110,6 +111,27 @@ pub fn check_eval(
     Ok(())
 }
 
+/// Checks generation settings as a dry run must: `sampling` (its ranges, and
+/// `max_new_tokens` ≥ 1) under the config key `key` (e.g. `train.sampling`), and the local
+/// engine's `[engine]` settings.
+pub fn check_generation(
+    sampling: &SamplingParams,
+    key: &str,
+    engine: &LocalConfig,
+) -> anyhow::Result<()> {
+    let named = |prefix: &str, e: rlft_rollout::RolloutError| match e {
+        rlft_rollout::RolloutError::InvalidParam { field, reason } => {
+            anyhow::anyhow!("invalid config value for {prefix}.{field}: {reason}")
+        }
+        other => other.into(),
+    };
+    sampling.validate().map_err(|e| named(key, e))?;
+    if sampling.max_new_tokens == 0 {
+        bail!("invalid config value for {key}.max_new_tokens: must be ≥ 1, got 0");
+    }
+    engine.validate().map_err(|e| named("engine", e))
+}
+
 /// `base` set up for evaluation: `n` samples per prompt at `temperature`, greedy when it is 0.
 pub fn eval_params(base: SamplingParams, n: usize, temperature: f32, seed: u64) -> SamplingParams {
     SamplingParams {
@@ -179,13 +201,66 @@ pub fn encode_prompt(
     Ok(tok.encode(&text, false)?)
 }
 
-/// `[data]` of `train`: a JSONL file of prompts and gold answers.
+/// The token ids of a task item's prompt. A text prompt is encoded as [`encode_prompt`]
+/// does; a conversational prompt ([`TaskItem::messages`]: verl's `prompt` column, TRL's
+/// conversational format, a `messages` list) is rendered as it is through the model's chat
+/// template with the generation prompt, after `system` when one is given.
+///
+/// # Errors
+/// A conversation with `format = raw` (it needs the chat template), or with `system` set when
+/// the conversation has its own system message; template and tokenizer errors.
+pub fn encode_item(
+    tok: &ChatTokenizer,
+    format: PromptFormat,
+    system: Option<&str>,
+    item: &TaskItem,
+) -> anyhow::Result<Vec<u32>> {
+    let Some(conversation) = &item.messages else {
+        return encode_prompt(tok, format, system, &item.prompt);
+    };
+    if format == PromptFormat::Raw {
+        bail!(
+            "invalid config value for data.format: item {} has a conversational prompt, which is rendered through the model's chat template; use format = \"chat\", got \"raw\"",
+            item.id
+        );
+    }
+    let has_system = conversation
+        .first()
+        .is_some_and(|m| m.role == rlft_tasks::Role::System);
+    let mut messages = Vec::with_capacity(conversation.len() + 1);
+    if let Some(s) = system {
+        if has_system {
+            bail!(
+                "invalid config value for data.system_prompt: item {} has its own system message; remove data.system_prompt or the dataset's system messages",
+                item.id
+            );
+        }
+        messages.push(ChatMessage::new("system", s));
+    }
+    messages.extend(
+        conversation
+            .iter()
+            .map(|m| ChatMessage::new(m.role.as_str(), m.content.as_str())),
+    );
+    let text = tok.apply_chat_template(
+        &messages,
+        &ChatTemplateOptions {
+            add_generation_prompt: true,
+            ..Default::default()
+        },
+    )?;
+    Ok(tok.encode(&text, false)?)
+}
+
+/// `[data]` of `train`: a dataset file (JSONL or Parquet) of prompts and gold answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSection {
-    /// The JSONL file.
+    /// The dataset: JSONL, or Parquet when the name ends in `.parquet` (verl's layout and
+    /// the Hugging Face layouts TRL documents are read with the default field names).
     pub path: PathBuf,
-    /// Field names (prompt_fields, answer_fields, id_fields, prompt_template).
+    /// Field names (prompt_fields, answer_fields, id_fields, prompt_template); dotted names
+    /// read nested columns (`reward_model.ground_truth`).
     #[serde(default)]
     pub fields: DatasetConfig,
     /// `chat` (default) or `raw`.
@@ -251,7 +326,7 @@ impl DataSection {
         tok: &ChatTokenizer,
     ) -> anyhow::Result<(Encoded, Option<Encoded>)> {
         let path = resolve(config, &self.path);
-        let data = Dataset::from_jsonl(&path, &self.fields)?;
+        let data = Dataset::from_path(&path, &self.fields)?;
         if data.is_empty() {
             bail!("data.path {}: no examples", path.display());
         }
@@ -274,12 +349,7 @@ impl DataSection {
             let prompt_ids = items
                 .iter()
                 .map(|it| {
-                    let ids = encode_prompt(
-                        tok,
-                        self.format,
-                        self.system_prompt.as_deref(),
-                        &it.prompt,
-                    )
+                    let ids = encode_item(tok, self.format, self.system_prompt.as_deref(), it)
                     .with_context(|| format!("encoding the prompt of item {}", it.id))?;
                     if ids.len() > self.max_prompt_tokens {
                         bail!(

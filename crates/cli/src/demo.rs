@@ -301,6 +301,17 @@ fn prepare(args: &DemoArgs, seed: u64, out: &Path) -> anyhow::Result<Prepared> {
             args.heldout_fraction
         );
     }
+    if !(args.temperature.is_finite() && args.temperature > 0.0) {
+        anyhow::bail!(
+            "invalid demo setting --temperature: must be finite and > 0, got {}",
+            args.temperature
+        );
+    }
+    for (flag, lr) in [("--sft-lr", args.sft_lr), ("--rl-lr", args.rl_lr)] {
+        if !(lr.is_finite() && lr >= 0.0) {
+            anyhow::bail!("invalid demo setting {flag}: must be finite and ≥ 0, got {lr}");
+        }
+    }
     let dev: Device = device(args.device)?.autodiff();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
 
@@ -317,6 +328,16 @@ fn prepare(args: &DemoArgs, seed: u64, out: &Path) -> anyhow::Result<Prepared> {
         seed,
     })?;
     let (train, test) = (split.train.items(), split.test.items());
+    // What GRPO needs is checked here, before the minutes of the SFT warm start.
+    if args.batch > train.len() {
+        anyhow::bail!(
+            "invalid demo settings: --batch {} is more than the {} training problems (--problems {} less the --heldout-fraction {})",
+            args.batch,
+            train.len(),
+            args.problems,
+            args.heldout_fraction
+        );
+    }
 
     let tok_dir = out.join("tokenizer");
     let chars = CharTokenizer::new("0123456789+-=");

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{ModelSection, Progress, export, load_checkpoint, load_toml, out_dir, resolve};
 use crate::device::{Backend, device};
+use crate::runs::{self, Graceful, Interrupted, RunFlags};
 
 /// `rlft drift <stage>`.
 #[derive(Args, Debug, Clone)]
@@ -69,6 +70,10 @@ pub struct StageArgs {
     /// Training: stop after this many optimiser steps (run again to resume).
     #[arg(long)]
     pub max_steps: Option<usize>,
+    /// `--force-resume`, `--restart` (of the collection and training stages run),
+    /// `--nan-policy` (training).
+    #[command(flatten)]
+    pub run: RunFlags,
 }
 
 /// The TOML file of `rlft drift`.
@@ -268,6 +273,8 @@ fn load(args: &StageArgs) -> anyhow::Result<Loaded> {
             file.train.warmup_ratio
         );
     }
+    crate::common::check_generation(&file.collect.sampling, "collect.sampling", &file.engine)
+        .with_context(ctx)?;
     if file.eval.chunk == 0 {
         bail!(
             "{}: invalid config value for eval.chunk: must be ≥ 1, got 0",
@@ -307,14 +314,25 @@ fn environment(file: &DriftFile) -> anyhow::Result<TryAgain<rlft_tasks::DynVerif
     )?)
 }
 
-/// Runs `rlft drift <stage>`; returns the path of what the stage wrote last.
+/// Runs `rlft drift <stage>`; returns the path of what the stage wrote last. `out` is locked
+/// for the whole command, and never inside the model directory.
 pub fn run(args: &DriftArgs) -> anyhow::Result<PathBuf> {
+    let a = match &args.stage {
+        Stage::Collect(a) | Stage::Train(a) | Stage::Eval(a) | Stage::Run(a) => a,
+    };
+    let l = load(a)?;
+    rlft_trainer::check_out_dir(&l.out, &resolve(&a.config, &l.file.model.path))?;
+    runs::stop_flag();
+    let _lock = if a.dry_run {
+        None
+    } else {
+        Some(rlft_trainer::RunLock::acquire(&l.out)?)
+    };
     match &args.stage {
-        Stage::Collect(a) => stage_collect(&load(a)?, a),
-        Stage::Train(a) => stage_train(&load(a)?, a),
-        Stage::Eval(a) => stage_eval(&load(a)?, a),
-        Stage::Run(a) => {
-            let l = load(a)?;
+        Stage::Collect(_) => stage_collect(&l, a),
+        Stage::Train(_) => stage_train(&l, a),
+        Stage::Eval(_) => stage_eval(&l, a),
+        Stage::Run(_) => {
             let c = stage_collect(&l, a)?;
             if a.dry_run || a.max_shards.is_some() && !collection_complete(&l)? {
                 return Ok(c);
@@ -369,6 +387,21 @@ fn stage_collect(l: &Loaded, a: &StageArgs) -> anyhow::Result<PathBuf> {
         );
         return Ok(dir);
     }
+    // The collection's own manifest (collect.json) refuses other settings or prompts; the
+    // fingerprint adds the model and the data, and --force-resume / --restart.
+    let fp = runs::fingerprint(
+        &l.file,
+        &["train", "eval"],
+        &[
+            ("model", &resolve(&a.config, &l.file.model.path)),
+            ("data", &resolve(&a.config, &l.file.data.path)),
+        ],
+    )?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let resumable = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("shard-"));
+    rlft_trainer::check_fingerprint(&dir, &fp, resumable, a.run.policy())?;
     let engine = engine_for(l, &model, &tok)?;
     let render = TemplateRender(&tok);
     let setup = EpisodeSetup {
@@ -455,10 +488,19 @@ fn stage_train(l: &Loaded, a: &StageArgs) -> anyhow::Result<PathBuf> {
         );
         return Ok(dir);
     }
+    let fp = rlft_trainer::Fingerprint::of_config(
+        &l.file,
+        &[&runs::IGNORED_KEYS[..], &["collect", "eval", "reference"]].concat(),
+    )?
+    .path("model", &resolve(&a.config, &l.file.model.path))?
+    .path_with("rows", &rows_path, |n| n.ends_with(".jsonl"))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut trainer = SftTrainer::open(cfg, &dir, model, &ex, &dev)?;
+    rlft_trainer::check_fingerprint(&dir, &fp, dir.join("latest.json").exists(), a.run.policy())?;
+    a.run.apply_nan_policy(&mut cfg.optim);
+    let mut trainer = SftTrainer::open(cfg, &dir, model, &ex, &dev)?.with_stop(runs::stop_flag());
     let total = trainer.total_steps();
     let bar = Progress::new("drift train", trainer.step() as u64, total as u64);
+    let graceful = Graceful::new();
     trainer.run(a.max_steps, |r| {
         bar.set(
             r.step as u64 + 1,
@@ -466,6 +508,15 @@ fn stage_train(l: &Loaded, a: &StageArgs) -> anyhow::Result<PathBuf> {
         )
     })?;
     bar.finish();
+    drop(graceful);
+    if runs::interrupted() && trainer.step() < total {
+        return Err(Interrupted {
+            step: trainer.step(),
+            total,
+            dir,
+        }
+        .into());
+    }
     if trainer.step() < total {
         eprintln!(
             "stopped after step {} of {total}; run the same command again to resume",

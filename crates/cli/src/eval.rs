@@ -1,5 +1,6 @@
 //! `rlft eval`: pass@1 (mean over n samples) and unbiased pass@k of a Hugging Face checkpoint
-//! on a JSONL dataset, scored by a verifier.
+//! on a JSONL or Parquet dataset, scored by a verifier; `--samples` writes every sample and a
+//! report of the first failures.
 
 use std::path::{Path, PathBuf};
 
@@ -7,10 +8,11 @@ use anyhow::Context;
 use clap::Args;
 use rlft_rollout::{LocalConfig, LocalEngine, SamplingParams};
 use rlft_tasks::VerifierConfig;
-use rlft_trainer::{VerifierRewarder, evaluate, pass_at_k_svg, write_atomic, write_json_atomic};
+use rlft_trainer::{evaluate, pass_at_k_svg, write_atomic, write_json_atomic};
 
 use crate::common::{DataSection, PromptFormat, check_eval, eval_params, load_checkpoint};
 use crate::device::{Backend, device};
+use crate::samples::{FIRST_FAILURES, Recorder, failures_markdown, write_samples};
 
 /// Options of `rlft eval`.
 #[derive(Args, Debug, Clone)]
@@ -18,8 +20,9 @@ pub struct EvalArgs {
     /// Hugging Face checkpoint directory (config.json, safetensors, tokenizer).
     #[arg(long)]
     pub model: PathBuf,
-    /// JSONL file with a prompt (`prompt`, `question` or `problem`) and a gold answer
-    /// (`answer`, `solution` or `target`) per line.
+    /// Dataset: JSONL, or Parquet (`.parquet`), with a prompt (`prompt`, `question`,
+    /// `problem` or `messages`; text or chat messages) and a gold answer (`answer`,
+    /// `solution`, `target` or verl's `reward_model.ground_truth`) per row.
     #[arg(long)]
     pub data: PathBuf,
     /// Verifier: a kind (`math`, `countdown`, `exact_match`) or a JSON object such as
@@ -57,6 +60,14 @@ pub struct EvalArgs {
     /// Also write the report (JSON) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write every sample here as JSONL: id, sample index, prompt (as the model saw it),
+    /// completion, gold answer, extracted answer, verdict, reason and score.
+    #[arg(long)]
+    pub samples: Option<PathBuf>,
+    /// With `--samples`: write a Markdown report listing the first failures here. Default:
+    /// the samples path with the extension `.md`.
+    #[arg(long, requires = "samples")]
+    pub report: Option<PathBuf>,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub device: Backend,
@@ -130,16 +141,40 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<String> {
     // Relative to the current directory (no config file to resolve against).
     let (data, _) = data.load(Path::new(""), &tok)?;
     let prompts = data.indexed();
-    let rewarder = VerifierRewarder::new(&verifier, data.items);
-    let engine = LocalEngine::new(model, Some(tok), LocalConfig::default())?;
+    let recorder = Recorder::new(verifier.as_ref(), &data.items);
+    let engine = LocalEngine::new(model, Some(tok.clone()), LocalConfig::default())?;
     let base = SamplingParams {
         max_new_tokens: args.max_new_tokens,
         ..SamplingParams::default()
     };
     let params = eval_params(base, args.n, args.temperature, args.seed);
-    let report = evaluate(&engine, &prompts, &rewarder, &params, &ks, 64)?;
+    let report = evaluate(&engine, &prompts, &recorder, &params, &ks, 64)?;
     if let Some(out) = &args.out {
         write_json_atomic(out, &report)?;
+    }
+    if let Some(path) = &args.samples {
+        let rows = recorder.rows(&tok, &data.prompt_ids)?;
+        write_samples(path, &rows)?;
+        let md_path = args
+            .report
+            .clone()
+            .unwrap_or_else(|| path.with_extension("md"));
+        let name = |p: &Path| {
+            p.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().to_string())
+        };
+        let md = format!(
+            "# rlft eval\n\n| | value |\n|---|---|\n| model | {} |\n| data | {} |\n| prompts | {} |\n| samples per prompt | {} |\n| pass@1 | {:.2}% |\n| samples | [{}]({}) |\n\n## First failures\n\n{}",
+            args.model.display(),
+            args.data.display(),
+            report.prompts,
+            report.samples,
+            100.0 * report.pass1,
+            name(path),
+            name(path),
+            failures_markdown(&rows, FIRST_FAILURES)
+        );
+        write_atomic(&md_path, md.as_bytes())?;
     }
     if let Some(path) = &args.curve {
         let name = args.model.display().to_string();

@@ -6,11 +6,16 @@ mod device;
 mod diagnose;
 mod drift;
 mod eval;
+#[cfg(test)]
+mod fuzz;
+mod runs;
+mod samples;
 mod score;
 mod serve;
 mod sft;
 mod simulate;
 mod train;
+mod webscale;
 
 use std::path::PathBuf;
 
@@ -47,11 +52,19 @@ enum Command {
     Drift(drift::DriftArgs),
     /// Diagnostics of a checkpoint: `alignment` (cosine of ∇log P(y) and ∇log π(y|x)).
     Diagnose(diagnose::DiagnoseArgs),
+    /// Webscale-RL: pretraining documents to verifiable QA pairs for RL (`run`, `merge`,
+    /// `stats`).
+    Webscale(webscale::WebscaleArgs),
 }
 
 fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<runs::Interrupted>().is_some() => {
+            // Ctrl-C after a checkpoint: the conventional 128 + SIGINT.
+            eprintln!("{e}");
+            std::process::ExitCode::from(130)
+        }
         Err(e) => {
             // The whole chain on one report: "error: config run.toml: invalid config value …".
             eprintln!("error: {e:#}");
@@ -74,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => score::run(&args)?,
         Command::Diagnose(args) => println!("{}", diagnose::run(&args)?),
         Command::Drift(args) => println!("{}", drift::run(&args)?.display()),
+        Command::Webscale(args) => println!("{}", webscale::run(&args)?),
     }
     Ok(())
 }

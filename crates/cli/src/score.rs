@@ -1,6 +1,6 @@
 //! `rlft score`: per-token log-probs of texts or token ids under a checkpoint.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -37,9 +37,8 @@ fn read_inputs(args: &ScoreArgs, tok: Option<&ChatTokenizer>) -> anyhow::Result<
     let f = std::fs::File::open(&args.input)
         .with_context(|| format!("opening {}", args.input.display()))?;
     let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let n = i + 1;
-        let line = line.with_context(|| format!("{}:{n}: reading", args.input.display()))?;
+    for line in rlft_util::lines::Lines::new(std::io::BufReader::new(f)) {
+        let (n, line) = line.with_context(|| format!("reading {}", args.input.display()))?;
         if line.trim().is_empty() {
             continue;
         }

@@ -18,6 +18,7 @@ use crate::common::{
     ModelSection, Progress, PromptFormat, encode_prompt, export, load_toml, out_dir, resolve,
 };
 use crate::device::{Backend, device};
+use crate::runs::{self, Graceful, Interrupted, RunFlags};
 
 /// Options of `rlft sft`.
 #[derive(Args, Debug, Clone)]
@@ -31,6 +32,9 @@ pub struct SftArgs {
     /// Stop after this many optimiser steps in this invocation; running again resumes.
     #[arg(long)]
     pub max_steps: Option<usize>,
+    /// `--force-resume`, `--restart`, `--nan-policy`.
+    #[command(flatten)]
+    pub run: RunFlags,
 }
 
 /// The TOML file of `rlft sft`.
@@ -123,11 +127,11 @@ fn read_examples(
     tok: &ChatTokenizer,
     eos: u32,
 ) -> anyhow::Result<Vec<SftExample>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
+    for line in rlft_util::lines::Lines::new(std::io::BufReader::new(f)) {
+        let (n, line) = line.with_context(|| format!("reading {}", path.display()))?;
+        let line = line.as_str();
         if line.trim().is_empty() {
             continue;
         }
@@ -144,8 +148,12 @@ fn read_examples(
         let weight = match &data.weight_field {
             None => 1.0,
             Some(w) => match row.get(w).and_then(Value::as_f64) {
-                Some(x) if x.is_finite() && x >= 0.0 => x as f32,
-                Some(x) => bail!("{}: field `{w}` must be finite and ≥ 0, got {x}", at()),
+                Some(x) if (x as f32).is_finite() && x >= 0.0 => x as f32,
+                Some(x) => bail!(
+                    "{}: field `{w}` must be finite and ≥ 0 (at most {:e}, the f32 range), got {x}",
+                    at(),
+                    f32::MAX
+                ),
                 None => bail!("{}: field `{w}` missing or not a number", at()),
             },
         };
@@ -200,6 +208,9 @@ pub fn run(args: &SftArgs) -> anyhow::Result<PathBuf> {
     cfg.validate()
         .with_context(|| format!("config {}", args.config.display()))?;
     let out = out_dir(args.out.as_deref(), &args.config, &file.out);
+    let model_dir = resolve(&args.config, &file.model.path);
+    rlft_trainer::check_out_dir(&out, &model_dir)?;
+    let stop = runs::stop_flag();
     let dev = device(file.device)?.autodiff();
     let (model, tok) = file.model.load(&args.config, &dev)?;
     let eos = model
@@ -214,9 +225,12 @@ pub fn run(args: &SftArgs) -> anyhow::Result<PathBuf> {
     }
     let data_path = resolve(&args.config, &file.data.path);
     let examples = read_examples(&file.data, &data_path, &tok, eos)?;
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let fp = runs::fingerprint(&file, &[], &[("model", &model_dir), ("data", &data_path)])?;
+    // Lock and fingerprint check first: a refused attempt leaves config.json as it was.
+    let _guard = runs::open_run(&out, &[&model_dir], &fp, &args.run)?;
     write_json_atomic(&out.join("config.json"), &file)?;
-    let mut trainer = SftTrainer::open(cfg.clone(), &out, model, &examples, &dev)?;
+    args.run.apply_nan_policy(&mut cfg.optim);
+    let mut trainer = SftTrainer::open(cfg.clone(), &out, model, &examples, &dev)?.with_stop(stop);
     let total = trainer.total_steps();
     eprintln!(
         "rlft sft: {} examples, {} epochs, {} optimiser steps → {}{}",
@@ -231,12 +245,22 @@ pub fn run(args: &SftArgs) -> anyhow::Result<PathBuf> {
         }
     );
     let bar = Progress::new("sft", trainer.step() as u64, total as u64);
+    let graceful = Graceful::new();
     trainer.run(args.max_steps, |r| {
         let nll = r.get("nll").unwrap_or(f64::NAN);
         bar.set(r.step as u64 + 1, format!("nll {nll:.4}"));
     })?;
     bar.finish();
+    drop(graceful);
     let steps = trainer.step();
+    if runs::interrupted() && steps < total {
+        return Err(Interrupted {
+            step: steps,
+            total,
+            dir: out,
+        }
+        .into());
+    }
     if steps < total {
         eprintln!("stopped after step {steps} of {total}; run the same command again to resume");
         return Ok(out.join("latest.json"));

@@ -8,22 +8,25 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use burn::module::Module;
 use clap::Args;
+use rlft_core::{AdvantageEstimator, RewardAggregation, RewardScale};
 use rlft_models::{CausalLm, ChatTokenizer};
 use rlft_rollout::{LocalConfig, RolloutEngine};
 use rlft_samplers::{BatchShape, DpsConfig, SamplerConfig};
-use rlft_tasks::{EnvironmentConfig, VerifierConfig};
+use rlft_tasks::{EnvironmentConfig, Verifier};
 use rlft_trainer::{
-    EvalReport, MultiTurn, MultiTurnConfig, OnlineConfig, OnlineParts, OnlineTrainer, Rewarder,
-    RolloutSource, SingleTurn, TermConfig, VerifierRewarder, evaluate, read_log, svg_chart,
-    write_atomic, write_json_atomic,
+    EvalReport, MultiTurn, MultiTurnConfig, NamedReward, OnlineConfig, OnlineParts, OnlineTrainer,
+    RewardConfig, RewardFunctions, Rewarder, RolloutSource, SingleTurn, TermConfig,
+    VerifierRewarder, evaluate, read_log, reward_names, svg_chart, write_atomic, write_json_atomic,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::common::{
-    DataSection, Encoded, ModelSection, Progress, check_eval, eval_params, export, load_toml,
-    local_engine, out_dir, resolve,
+    DataSection, Encoded, ModelSection, Progress, check_eval, check_generation, eval_params,
+    export, load_toml, local_engine, out_dir, resolve,
 };
 use crate::device::{Backend, device};
+use crate::runs::{self, Graceful, Interrupted, RunFlags};
+use crate::samples::{FIRST_FAILURES, Recorder, SampleRow, failures_markdown, write_samples};
 
 /// Options of `rlft train`.
 #[derive(Args, Debug, Clone)]
@@ -40,6 +43,9 @@ pub struct TrainArgs {
     /// Load and check everything, print the plan, and exit without training.
     #[arg(long)]
     pub dry_run: bool,
+    /// `--force-resume`, `--restart`, `--nan-policy`.
+    #[command(flatten)]
+    pub run: RunFlags,
 }
 
 /// The TOML file of `rlft train`.
@@ -58,8 +64,21 @@ pub struct TrainFile {
     pub model: ModelSection,
     /// Prompts and gold answers.
     pub data: DataSection,
-    /// How completions are scored (`kind` = `math`, `countdown` or `exact_match`).
-    pub verifier: VerifierConfig,
+    /// How completions are scored (`kind` = `math`, `countdown`, `exact_match`, `qa_match`
+    /// or `llm_judge`).
+    pub verifier: crate::webscale::TrainVerifier,
+    /// `[[reward]]` (or one `[reward]`): several weighted reward functions (verifier kinds,
+    /// `http`, `command`) whose combined score is the training reward, each one's mean logged
+    /// per step as `reward/<name>`; `[verifier]` still decides `correct` and scores the
+    /// held-out evaluation. None: the `[verifier]`'s score is the reward. See docs/cli.md
+    /// ("Several reward functions").
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub reward: Vec<RewardConfig>,
+    /// How `[[reward]]` scores combine (TRL `multi_objective_aggregation`):
+    /// `sum_then_normalize` (default) or `normalize_then_sum` (GDPO; replaces the GRPO
+    /// advantage by a batch z-score, ignoring `scale`, as TRL does).
+    #[serde(default)]
+    pub reward_aggregation: RewardAggregation,
     /// Prompt selection (`kind` = `dps`, `uniform`, `dynamic_sampling`, …). Default DPS.
     #[serde(default = "dps")]
     pub sampler: SamplerConfig,
@@ -88,6 +107,18 @@ pub struct TrainFile {
 
 fn eight() -> usize {
     8
+}
+
+/// `[reward]` (one table) or `[[reward]]` (several).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<RewardConfig>, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(a) => a
+            .into_iter()
+            .map(|v| serde_json::from_value(v).map_err(D::Error::custom))
+            .collect(),
+        v => Ok(vec![serde_json::from_value(v).map_err(D::Error::custom)?]),
+    }
 }
 
 fn dps() -> SamplerConfig {
@@ -167,6 +198,7 @@ impl TrainFile {
         if self.train.steps == 0 {
             bail!("invalid config value for train.steps: must be ≥ 1, got 0");
         }
+        check_generation(&self.train.sampling, "train.sampling", &self.engine)?;
         let (ts, tg) = (self.train.sampling.temperature, self.train.grpo.temperature);
         if ts != tg {
             bail!(
@@ -194,6 +226,7 @@ impl TrainFile {
         for t in &self.objective {
             t.validate()?;
         }
+        self.validate_rewards()?;
         if self.environment.is_some() && self.episodes.max_turns == 0 {
             bail!("invalid config value for episodes.max_turns: must be ≥ 1, got 0");
         }
@@ -201,15 +234,53 @@ impl TrainFile {
     }
 }
 
-/// Held-out pass@1 / pass@k.
+impl TrainFile {
+    /// The `[[reward]]` rules: names, not with `[environment]`, and what `normalize_then_sum`
+    /// needs.
+    fn validate_rewards(&self) -> anyhow::Result<()> {
+        reward_names(&self.reward)?;
+        for r in &self.reward {
+            // Checks each entry's settings; starts no process and opens no connection.
+            r.build()?;
+        }
+        if !self.reward.is_empty() && self.environment.is_some() {
+            bail!(
+                "invalid config value for reward: an [environment] run takes its rewards from the environment; remove [[reward]] or [environment]"
+            );
+        }
+        if self.reward_aggregation == RewardAggregation::NormalizeThenSum {
+            if self.reward.is_empty() {
+                bail!(
+                    "invalid config value for reward_aggregation: normalize_then_sum combines [[reward]] entries, and there are none"
+                );
+            }
+            if !self.objective.is_empty() {
+                bail!(
+                    "invalid config value for reward_aggregation: normalize_then_sum sets the advantage itself and cannot be combined with [[objective]] terms"
+                );
+            }
+            if !matches!(self.train.grpo.advantage, AdvantageEstimator::Grpo { .. }) {
+                bail!(
+                    "invalid config value for train.grpo.advantage: normalize_then_sum replaces GRPO's advantage by a batch z-score (TRL), so the advantage must be kind = \"grpo\", got {:?}",
+                    self.train.grpo.advantage
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Held-out pass@1 / pass@k; every sample (prompt, completion, extracted answer, verdict,
+/// reason, score) is written to `samples` as JSONL and returned.
 fn held_out(
     file: &TrainFile,
     e: &EvalSection,
     tok: &ChatTokenizer,
     test: &Encoded,
-    rewarder: &dyn Rewarder,
+    verifier: &dyn Verifier,
     m: &CausalLm,
-) -> anyhow::Result<EvalReport> {
+    samples: &Path,
+) -> anyhow::Result<(EvalReport, Vec<SampleRow>)> {
     let params = eval_params(
         file.train.sampling.clone(),
         e.n,
@@ -218,8 +289,16 @@ fn held_out(
     );
     let prompts = test.indexed();
     let engine = local_engine(tok, &file.engine, m)?;
-    Ok(evaluate(&engine, &prompts, rewarder, &params, &e.k, 64)?)
+    let recorder = Recorder::new(verifier, &test.items);
+    let report = evaluate(&engine, &prompts, &recorder, &params, &e.k, 64)?;
+    let rows = recorder.rows(tok, &test.prompt_ids)?;
+    write_samples(samples, &rows)?;
+    Ok((report, rows))
 }
+
+/// Held-out samples before and after training, beside `report.md`.
+const BEFORE_SAMPLES: &str = "eval_before_samples.jsonl";
+const AFTER_SAMPLES: &str = "eval_after_samples.jsonl";
 
 /// Runs `rlft train` and returns the path of `summary.json`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
@@ -228,9 +307,20 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
     file.validate()
         .with_context(|| format!("config {}", args.config.display()))?;
     let out = out_dir(args.out.as_deref(), &args.config, &file.out);
+    let model_dir = resolve(&args.config, &file.model.path);
+    rlft_trainer::check_out_dir(&out, &model_dir)?;
+    let stop = runs::stop_flag();
     let dev = device(file.device)?.autodiff();
     let (model, tok) = file.model.load(&args.config, &dev)?;
     let (train, test) = file.data.load(&args.config, &tok)?;
+    if file.environment.is_some()
+        && let Some(it) = train.items.iter().find(|it| it.messages.is_some())
+    {
+        bail!(
+            "invalid config value for environment: item {} has a conversational prompt; multi-turn environments start from a text prompt",
+            it.id
+        );
+    }
     let verifier = file.verifier.build()?;
     let eval = match (&file.eval, &test) {
         (Some(e), _) => Some(e.clone()),
@@ -283,23 +373,32 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
     if args.dry_run {
         return Ok(out);
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let fp = runs::fingerprint(
+        &file,
+        &[],
+        &[
+            ("model", &model_dir),
+            ("data", &resolve(&args.config, &file.data.path)),
+        ],
+    )?;
+    // Lock and fingerprint check first: a refused attempt leaves config.json as it was.
+    let _guard = runs::open_run(&out, &[&model_dir], &fp, &args.run)?;
     write_json_atomic(&out.join("config.json"), &file)?;
+    let mut train_cfg = file.train.clone();
+    args.run.apply_nan_policy(&mut train_cfg.grpo.optim);
 
-    let test_rewarder = test
-        .as_ref()
-        .map(|t| VerifierRewarder::new(&verifier, t.items.clone()));
     let before_path = out.join("eval_before.json");
     let mut eval_before: Option<EvalReport> = if before_path.exists() {
         Some(serde_json::from_slice(&std::fs::read(&before_path)?)?)
     } else {
         None
     };
-    if let (Some(e), Some(t), Some(r), None) = (&eval, &test, &test_rewarder, &eval_before)
+    if let (Some(e), Some(t), None) = (&eval, &test, &eval_before)
         && e.before
         && !out.join("latest.json").exists()
     {
-        let rep = held_out(&file, e, &tok, t, r, &model)?;
+        let samples = out.join(BEFORE_SAMPLES);
+        let (rep, _) = held_out(&file, e, &tok, t, &verifier, &model, &samples)?;
         eprintln!(
             "held-out pass@1 before training: {:.2}% ({} prompts)",
             100.0 * rep.pass1,
@@ -315,7 +414,37 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
         terms.iter().any(|t| t.needs_reference)
     };
     let reference = needs_reference.then(|| model.clone());
-    let rewarder = VerifierRewarder::new(&verifier, train.items.clone());
+    let verifier_rewarder = VerifierRewarder::new(&verifier, train.items.clone());
+    let reward_fns = if file.reward.is_empty() {
+        None
+    } else {
+        let funcs = reward_names(&file.reward)?
+            .into_iter()
+            .zip(&file.reward)
+            .map(|(name, r)| {
+                Ok(NamedReward {
+                    name,
+                    weight: r.weight,
+                    function: r.build()?,
+                })
+            })
+            .collect::<rlft_trainer::Result<Vec<_>>>()?;
+        Some(RewardFunctions::new(
+            funcs,
+            file.reward_aggregation,
+            &verifier,
+            train.items.clone(),
+        ))
+    };
+    let rewarder: &dyn Rewarder = match &reward_fns {
+        Some(r) => r,
+        None => &verifier_rewarder,
+    };
+    if file.reward_aggregation == RewardAggregation::NormalizeThenSum {
+        // TRL: normalize_then_sum z-scores the combined reward over the batch, whatever
+        // `scale_rewards` says (checked in validate: the advantage is GRPO).
+        train_cfg.grpo.advantage = file.reward_aggregation.estimator(RewardScale::Group);
+    }
     let source: Box<dyn RolloutSource> = match &env {
         Some(env) => Box::new(MultiTurn::new(
             env.as_ref(),
@@ -323,7 +452,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
             tok.clone(),
             file.episodes,
         )?),
-        None => Box::new(SingleTurn::new(train.prompt_ids.clone(), &rewarder)),
+        None => Box::new(SingleTurn::new(train.prompt_ids.clone(), rewarder)),
     };
     let engine_cfg = file.engine.clone();
     let tok_engine = tok.clone();
@@ -333,7 +462,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
         },
     );
     let mut trainer = OnlineTrainer::open(
-        file.train.clone(),
+        train_cfg,
         &out,
         OnlineParts {
             model,
@@ -344,9 +473,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
             terms,
         },
         &dev,
-    )?;
+    )?
+    .with_stop(stop);
     let total = file.train.steps as u64;
     let bar = Progress::new("train", trainer.step() as u64, total);
+    let graceful = Graceful::new();
     trainer.run(args.max_steps, |r| {
         let g = |k: &str| r.get(k).unwrap_or(f64::NAN);
         bar.set(
@@ -362,7 +493,16 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
         );
     })?;
     bar.finish();
+    drop(graceful);
     let steps = trainer.step();
+    if runs::interrupted() && steps < file.train.steps {
+        return Err(Interrupted {
+            step: steps,
+            total: file.train.steps,
+            dir: out,
+        }
+        .into());
+    }
     let records = read_log(&out.join("metrics.jsonl"))?;
     let rollouts = records
         .last()
@@ -378,9 +518,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
     let model = trainer.into_model();
     let final_dir = out.join("final");
     export(&model, &resolve(&args.config, &file.model.path), &final_dir)?;
-    let eval_after = match (&eval, &test, &test_rewarder) {
-        (Some(e), Some(t), Some(r)) => {
-            let rep = held_out(&file, e, &tok, t, r, &model)?;
+    let mut after_rows = None;
+    let eval_after = match (&eval, &test) {
+        (Some(e), Some(t)) => {
+            let samples = out.join(AFTER_SAMPLES);
+            let (rep, rows) = held_out(&file, e, &tok, t, &verifier, &model, &samples)?;
+            after_rows = Some(rows);
             eprintln!(
                 "held-out pass@1 after training: {:.2}% ({} prompts)",
                 100.0 * rep.pass1,
@@ -398,7 +541,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<PathBuf> {
         eval_before,
         eval_after,
     };
-    report(&out, &records, &file, &summary)?;
+    report(&out, &records, &file, &summary, after_rows.as_deref())?;
     let path = out.join("summary.json");
     write_json_atomic(&path, &summary)?;
     Ok(path)
@@ -426,6 +569,7 @@ fn report(
     records: &[rlft_trainer::StepRecord],
     file: &TrainFile,
     s: &TrainSummary,
+    after: Option<&[SampleRow]>,
 ) -> anyhow::Result<()> {
     let svg = svg_chart(
         records,
@@ -439,7 +583,7 @@ fn report(
     };
     let last = records.last();
     let g = |k: &str| last.and_then(|r| r.get(k)).unwrap_or(f64::NAN);
-    let md = format!(
+    let mut md = format!(
         "# rlft train\n\n| | value |\n|---|---|\n| model | {} |\n| LoRA | {} |\n| sampler | {} |\n| steps | {} |\n| rollouts | {} |\n| final train reward | {:.3} |\n| held-out pass@1 before | {} |\n| held-out pass@1 after | {} |\n| seconds (this invocation) | {:.0} |\n| exported to | {} |\n\n![curves](curves.svg)\n",
         file.model.path.display(),
         file.model
@@ -458,6 +602,34 @@ fn report(
         s.seconds,
         s.model.display()
     );
+    md.push_str(&samples_section(out, after));
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     Ok(())
+}
+
+/// The report's links to the held-out samples files that exist and the first failures after
+/// training.
+fn samples_section(out: &Path, after: Option<&[SampleRow]>) -> String {
+    let links: Vec<String> = [
+        ("before training", BEFORE_SAMPLES),
+        ("after training", AFTER_SAMPLES),
+    ]
+    .iter()
+    .filter(|(_, f)| out.join(f).exists())
+    .map(|(when, f)| format!("- {when}: [{f}]({f})"))
+    .collect();
+    if links.is_empty() {
+        return String::new();
+    }
+    let mut md = format!(
+        "\n## Held-out samples\n\nEvery prompt, completion, extracted answer, verdict, reason and score:\n\n{}\n",
+        links.join("\n")
+    );
+    if let Some(rows) = after {
+        md.push_str(&format!(
+            "\n### First failures after training\n\n{}",
+            failures_markdown(rows, FIRST_FAILURES)
+        ));
+    }
+    md
 }

@@ -1,11 +1,14 @@
 //! DRIFT's claim on CPU (spec drift.md §9): a tiny Qwen2-style model, a synthetic try-again
 //! guessing task (rlft-tasks' `GuessConfig`), π_ref trained on single-turn data only, then
 //! DRIFT at β ∈ {0.1, 0.3, 1}, uniform SFT (β = ∞), RFT, and online multi-turn GRPO at the same
-//! number of gradient steps and at 5×, all evaluated greedily on held-out problems.
+//! number of gradient steps (and at `--grpo-multiplier` times it), all evaluated greedily on
+//! held-out problems. The defaults are the spec's sizes: 2,000 problems × K = 16 trajectories,
+//! 2,000 held-out problems; one seed takes about 10 minutes on 2 cores, and
+//! `--grpo-multiplier 5` adds the 5×-steps GRPO row (about 12 more minutes per seed).
 //!
 //! ```sh
 //! cargo run --release -p rlft-drift --example reproduce -- [--out runs/drift-repro] [--seed 0]
-//!     [--seeds 1] [--prompts 500] [--k 16] [--heldout 1000] [--grpo-multiplier 5]
+//!     [--seeds 1] [--prompts 2000] [--k 16] [--heldout 2000] [--grpo-multiplier 1]
 //! ```
 //!
 //! Prints a markdown table and writes `results.json`, `table.md` and `multi_at.svg` to `--out`.
@@ -51,10 +54,10 @@ fn args() -> Res<Args> {
     let mut a = Args {
         out: PathBuf::from("runs/drift-repro"),
         seed: 0,
-        prompts: 500,
+        prompts: 2000,
         k: 16,
-        heldout: 1000,
-        grpo_multiplier: 5,
+        heldout: 2000,
+        grpo_multiplier: 1,
         seeds: 1,
         ref_epochs: 6,
         ref_lr: 1e-3,

@@ -1,7 +1,7 @@
 //! One DRIFT trajectory as a JSONL row, in the shape the paper's code writes and reads.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use rlft_tasks::{EpisodeRecord, Message, Role};
@@ -267,12 +267,12 @@ pub fn read_rows(path: &Path) -> Result<Vec<DriftRow>> {
     let mut rows = Vec::new();
     for file in jsonl_files(path)? {
         let f = std::fs::File::open(&file).map_err(io("open", &file))?;
-        for (i, line) in BufReader::new(f).lines().enumerate() {
-            let line = line.map_err(io("read", &file))?;
+        for line in rlft_util::lines::Lines::new(BufReader::new(f)) {
+            let (n, line) = line.map_err(|e| io("read", &file)(e.into()))?;
             if line.trim().is_empty() {
                 continue;
             }
-            rows.push(DriftRow::parse(&line, &file, i + 1)?);
+            rows.push(DriftRow::parse(&line, &file, n)?);
         }
     }
     Ok(rows)

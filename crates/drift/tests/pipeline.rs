@@ -9,9 +9,8 @@ use rlft_drift::{
     examples, jsonl_files, read_rows, weigh,
 };
 use rlft_models::{CausalLm, CharTokenizer, ChatTokenizer, qwen2};
-use rlft_rollout::{
-    HttpConfig, HttpEngine, LocalConfig, LocalEngine, SamplingParams, Server, ServerConfig,
-};
+use rlft_rollout::{HttpConfig, HttpEngine, LocalConfig, LocalEngine, SamplingParams};
+use rlft_serve::{ServeConfig, Server};
 use rlft_tasks::{
     AnswerSource, ExactMatch, ExactMatchConfig, TaskItem, TryAgain, TryAgainConfig, TurnFormat,
 };
@@ -190,7 +189,7 @@ fn collection_over_http_writes_what_the_local_engine_writes() {
     collect(&s, &items, &a, &cfg, None, &mut |_| {}).unwrap();
     let server = Server::new(
         LocalEngine::new(model, Some(tok.clone()), LocalConfig::default()).unwrap(),
-        ServerConfig::loopback(),
+        ServeConfig::loopback(),
     )
     .spawn()
     .unwrap();

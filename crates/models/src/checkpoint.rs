@@ -176,7 +176,13 @@ impl CausalLm {
         let dtype = options.dtype.unwrap_or(self.dtype());
         let json = self.config().to_hf_json(torch_dtype_name(dtype));
         let text = serde_json::to_string_pretty(&json).expect("a json value serialises");
-        write_atomic(&dir.join("config.json"), text.as_bytes())
+        let config = dir.join("config.json");
+        write_atomic(&config, text.as_bytes())?;
+        // Burn's store publishes the weights from a private (0600) temporary file; give them
+        // the mode every other written file has (`File::create`'s: 0666 less the umask).
+        std::fs::metadata(&config)
+            .and_then(|m| std::fs::set_permissions(&path, m.permissions()))
+            .map_err(|source| ModelError::Io { path, source })
     }
 }
 
@@ -225,6 +231,22 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
                 source,
             })?;
         let shards: BTreeSet<&String> = parsed.weight_map.values().collect();
+        // A shard is a plain file name in `dir`: an absolute path or one with `..` (or any
+        // directory part) would read files outside the model directory.
+        if let Some(bad) = shards.iter().find(|s| {
+            let p = Path::new(s.as_str());
+            s.is_empty()
+                || p.components().count() != 1
+                || !matches!(p.components().next(), Some(std::path::Component::Normal(_)))
+        }) {
+            return Err(ModelError::Config {
+                field: "weight_map".into(),
+                reason: format!(
+                    "{}: shard path {bad:?} must be a file name inside the model directory",
+                    index.display()
+                ),
+            });
+        }
         return Ok(shards.into_iter().map(|s| dir.join(s)).collect());
     }
     let single = dir.join("model.safetensors");

@@ -6,9 +6,12 @@
 //! - Vocabulary: [`PromptGroup`] and [`Completion`] (what a rollout produces), [`PolicyBatch`]
 //!   and [`PolicyTensors`] (what an objective consumes), [`Trajectory`] (multi-turn episodes).
 //! - [`AdvantageEstimator`]: GRPO (TRL semantics), Dr.GRPO, RLOO, REINFORCE++, PSR, NSR,
-//!   W-REINFORCE.
+//!   W-REINFORCE, over consecutive groups (TRL) or verl's uid groups ([`GroupIndex`]).
+//! - [`RewardTable`]: several reward functions with weights and missing scores, combined as
+//!   TRL's `sum_then_normalize` or `normalize_then_sum` ([`RewardAggregation`]).
 //! - [`Objective`], with [`PolicyLoss`] (clipped surrogate, token or sequence ratio, DAPO
-//!   clip-higher, dual clip, δ cap, KL k1/k2/k3, entropy bonus, TRL and verl aggregations) and
+//!   clip-higher, dual clip, δ cap, KL k1/k2/k3, entropy bonus, TRL and verl aggregations,
+//!   TRL 1.16's CISPO, SAPO and VESPO as [`Surrogate`]s) and
 //!   [`WeightedNll`] (SFT, DRIFT).
 //! - [`token_logprobs`] and [`token_entropy`] from logits.
 //!
@@ -58,7 +61,10 @@ mod logprobs;
 mod objective;
 mod trajectory;
 
-pub use advantage::{AdvantageEstimator, Advantages, RewardScale};
+pub use advantage::{
+    AdvantageEstimator, Advantages, GroupIndex, RewardAggregation, RewardScale, RewardTable,
+    SingletonGroups, trl_advantages,
+};
 #[cfg(feature = "tensor")]
 pub use batch::PolicyTensors;
 pub use batch::{BatchOptions, PolicyBatch};
@@ -69,6 +75,7 @@ pub use logprobs::{token_entropy, token_logprobs};
 #[cfg(feature = "tensor")]
 pub use objective::{
     ImportanceLevel, KlEstimator, LossAggregation, LossScale, Metrics, NllNormalization, Objective,
-    ObjectiveInput, ObjectiveOutput, PolicyLoss, PolicyLossConfig, WeightedNll, kl_divergence,
+    ObjectiveInput, ObjectiveOutput, PolicyLoss, PolicyLossConfig, Surrogate, WeightedNll,
+    kl_divergence,
 };
 pub use trajectory::{Role, Trajectory, Turn};

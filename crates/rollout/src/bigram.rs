@@ -3,7 +3,9 @@
 use rlft_core::Completion;
 
 use crate::decode::{Row, RowRules};
-use crate::engine::{RolloutEngine, SeedSource, prompt_ids};
+use crate::engine::{
+    GenerationObserver, GenerationRequest, RolloutEngine, SeedSource, TokenEvent, prompt_ids,
+};
 use crate::error::{Result, RolloutError};
 use crate::params::SamplingParams;
 use crate::prompt::Prompt;
@@ -81,11 +83,17 @@ impl BigramEngine {
     }
 }
 
-impl RolloutEngine for BigramEngine {
-    fn generate(
+/// Where [`BigramEngine::run`] reports: a request of a [`RolloutEngine::generate_many`] batch.
+type Report<'a> = Option<(usize, &'a mut dyn GenerationObserver)>;
+
+impl BigramEngine {
+    /// Generate one request, reporting each token (and checking cancellation before each
+    /// step) when `report` is given.
+    fn run(
         &self,
         prompts: &[Prompt],
         params: &SamplingParams,
+        mut report: Report<'_>,
     ) -> Result<Vec<Vec<Completion>>> {
         let sampler = TokenSampler::new(params)?;
         let stops = StopCriteria::new(params, &[CharVocab::EOS]);
@@ -109,13 +117,53 @@ impl RolloutEngine for BigramEngine {
                         let mut row = Row::new(stream_rng(prompt_seed(seed, i), j));
                         let mut last = *prompt.last().unwrap_or(&CharVocab::EOS);
                         while !row.is_done() && row.tokens().len() < params.max_new_tokens {
-                            last = row.step(&self.logits[last as usize], &rules)?;
+                            if let Some((request, observer)) = report.as_mut() {
+                                if observer.is_cancelled(*request) {
+                                    row.cancel();
+                                    break;
+                                }
+                                last = row.step(&self.logits[last as usize], &rules)?;
+                                let (token, logprob) = row.last().unwrap_or((last, 0.0));
+                                observer.on_token(TokenEvent {
+                                    request: *request,
+                                    prompt: i,
+                                    sample: j,
+                                    token,
+                                    logprob,
+                                    finished: row.is_done(),
+                                });
+                            } else {
+                                last = row.step(&self.logits[last as usize], &rules)?;
+                            }
                         }
                         row.into_completion(&rules)
                     })
                     .collect()
             })
             .collect()
+    }
+}
+
+impl RolloutEngine for BigramEngine {
+    fn generate(
+        &self,
+        prompts: &[Prompt],
+        params: &SamplingParams,
+    ) -> Result<Vec<Vec<Completion>>> {
+        self.run(prompts, params, None)
+    }
+
+    fn tokenizer(&self) -> Option<&dyn Tokenizer> {
+        Some(&self.vocab)
+    }
+
+    /// One request after another, row by row, each token reported as sampled and
+    /// cancellation checked before every step.
+    fn generate_many(&self, requests: &[GenerationRequest], observer: &mut dyn GenerationObserver) {
+        for (request, r) in requests.iter().enumerate() {
+            let result = self.run(&r.prompts, &r.params, Some((request, &mut *observer)));
+            observer.on_done(request, result);
+        }
     }
 
     fn model_id(&self) -> &str {

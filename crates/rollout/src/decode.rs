@@ -1,4 +1,5 @@
-//! Decoding state of one completion, shared by the engines: sample, record, check stops.
+//! Decoding state of one completion, shared by the engines: sample, record, check stops; and
+//! the hooks a multi-request batch reports through.
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rlft_core::Completion;
@@ -39,6 +40,7 @@ impl<'a> RowRules<'a> {
 }
 
 /// One completion being decoded.
+#[derive(Clone)]
 pub(crate) struct Row {
     rng: Xoshiro256PlusPlus,
     tokens: Vec<u32>,
@@ -61,6 +63,24 @@ impl Row {
     /// Whether the row is finished (no more tokens).
     pub(crate) fn is_done(&self) -> bool {
         self.finish.is_some()
+    }
+
+    /// Stop decoding this row (its request was cancelled); it ends as at `max_new_tokens`.
+    pub(crate) fn cancel(&mut self) {
+        if self.finish.is_none() {
+            self.finish = Some(Finish::Length);
+        }
+    }
+
+    /// The last sampled token and its log-prob.
+    pub(crate) fn last(&self) -> Option<(u32, f32)> {
+        Some((*self.tokens.last()?, *self.logprobs.last()?))
+    }
+
+    /// The completion as it stands (see [`into_completion`](Self::into_completion)).
+    #[cfg(feature = "local")]
+    pub(crate) fn completion(&self, rules: &RowRules<'_>) -> Result<Completion> {
+        self.clone().into_completion(rules)
     }
 
     /// The generated tokens so far.
@@ -112,3 +132,26 @@ impl Row {
         })
     }
 }
+
+/// What a batch of rows reports after each step and asks before it (rows are indexed within
+/// the batch). The single-request path uses [`NoHooks`].
+#[cfg(feature = "local")]
+pub(crate) trait RowHooks {
+    /// Whether row `r`'s request was cancelled.
+    fn cancelled(&self, r: usize) -> bool {
+        let _ = r;
+        false
+    }
+    /// Row `r` sampled a token, or (when `cancelled`) was stopped.
+    fn after_step(&mut self, r: usize, row: &Row, cancelled: bool) -> Result<()> {
+        let _ = (r, row, cancelled);
+        Ok(())
+    }
+}
+
+/// Hooks that do nothing.
+#[cfg(feature = "local")]
+pub(crate) struct NoHooks;
+
+#[cfg(feature = "local")]
+impl RowHooks for NoHooks {}

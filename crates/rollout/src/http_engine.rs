@@ -1,5 +1,5 @@
-//! [`HttpEngine`]: rollouts from an OpenAI-compatible server (vLLM, SGLang, llama.cpp, or this
-//! crate's [`Server`](crate::Server)) over blocking HTTP.
+//! [`HttpEngine`]: rollouts from an OpenAI-compatible server (vLLM, SGLang, llama.cpp, or
+//! rlft-serve's `Server`) over blocking HTTP.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -226,6 +226,58 @@ impl HttpEngine {
         &self.config
     }
 
+    /// The text of one chat completion of `messages` (`/v1/chat/completions`, `n = 1`), for
+    /// callers that need only text (LLM pipelines, judges): no log-probs and no token ids are
+    /// asked for, so any OpenAI-compatible server (OpenAI itself included) works without a
+    /// tokenizer. `params.n` is ignored; the other sampling fields are sent as in
+    /// [`RolloutEngine::generate`], with `params.seed` as is. Retries as configured.
+    ///
+    /// # Errors
+    /// [`RolloutError::InvalidParam`] from [`SamplingParams::validate`]; transport, status
+    /// or reply errors as for `generate`; [`RolloutError::Reply`] when the reply has no
+    /// choice.
+    pub fn chat_text(
+        &self,
+        messages: &[crate::Message],
+        params: &SamplingParams,
+    ) -> Result<String> {
+        params.validate()?;
+        let common = CommonParams {
+            model: Some(self.model()?.to_string()),
+            n: Some(1),
+            max_tokens: Some(params.max_new_tokens),
+            temperature: Some(if params.is_greedy() {
+                0.0
+            } else {
+                params.temperature
+            }),
+            top_p: (params.top_p < 1.0).then_some(params.top_p),
+            top_k: params.top_k.map(|k| k as i64),
+            min_p: (params.min_p > 0.0).then_some(params.min_p),
+            seed: params.seed,
+            stop: (!params.stop.is_empty()).then(|| StopField::Many(params.stop.clone())),
+            ..CommonParams::default()
+        };
+        let body = ChatRequest {
+            messages: messages.to_vec(),
+            common,
+            logprobs: None,
+            top_logprobs: None,
+        };
+        let abort = AtomicBool::new(false);
+        let reply: ChatResponse = self.request(Some(&body), "/chat/completions", &abort)?;
+        let url = self.url("/chat/completions");
+        reply
+            .choices
+            .into_iter()
+            .min_by_key(|c| c.index)
+            .map(|c| c.message.content.unwrap_or_default())
+            .ok_or(RolloutError::Reply {
+                url,
+                reason: "the reply has no choice".into(),
+            })
+    }
+
     /// Model ids the server lists at `/v1/models`.
     ///
     /// # Errors
@@ -249,6 +301,17 @@ impl HttpEngine {
                 reason: "the server lists no models".into(),
             })?;
         Ok(self.model.get_or_init(|| first))
+    }
+
+    /// POSTs `body` as JSON to `base_url` itself (no path appended) and parses the reply as
+    /// `T`, with this engine's timeouts, retries and API key: the client for JSON services that
+    /// are not inference servers, such as a remote reward function.
+    ///
+    /// # Errors
+    /// As [`RolloutEngine::generate`]: transport errors after the retries, a non-2xx status,
+    /// or a reply that is not `T`.
+    pub fn post_json<B: Serialize, T: DeserializeOwned>(&self, body: &B) -> Result<T> {
+        self.request(Some(body), "", &AtomicBool::new(false))
     }
 
     fn url(&self, path: &str) -> String {

@@ -11,7 +11,10 @@
 //!   Burn); [`BigramEngine`]: the same machinery over a bigram table, no Burn.
 //! - [`HttpEngine`]: OpenAI-compatible `/v1/completions` and `/v1/chat/completions` (vLLM,
 //!   SGLang, llama.cpp), with retries, timeouts and a concurrency limit.
-//! - [`Server`]: any engine behind that API on `std::net`, loopback by default.
+//! - [`RolloutEngine::generate_many`]: several requests with their own parameters in one call,
+//!   each token reported as sampled and cancellation checked before every decode step (the
+//!   hook rlft-serve's batching scheduler drives; the server itself lives in rlft-serve, so
+//!   that users of the engines and the client compile no async web stack).
 //! - [`run_episodes`]: multi-turn episodes of an rlft-tasks `Environment` over any engine,
 //!   batched turn by turn.
 //! - [`TokenSampler`]: the seeded host-side logits processor all local engines share.
@@ -25,20 +28,15 @@
 //! while `token_ids`/`logprobs` keep every sampled token up to the one that completed it.
 //!
 //! ```
-//! use rlft_rollout::{BigramEngine, HttpConfig, HttpEngine, Prompt, RolloutEngine};
-//! use rlft_rollout::{SamplingParams, Server, ServerConfig};
+//! use rlft_rollout::{BigramEngine, Prompt, RolloutEngine, SamplingParams};
 //!
 //! let engine = BigramEngine::fit("hello world\nhold the door\n", 0.5, 0)?;
 //! let params = SamplingParams { n: 4, max_new_tokens: 8, stop: vec![" ".into()], seed: Some(1), ..Default::default() };
 //! let local = engine.generate(&[Prompt::Text("ho".into())], &params)?;
 //! assert_eq!(local[0].len(), 4);
 //! assert!(local[0].iter().all(|c| c.logprobs.len() == c.token_ids.len() && !c.text.contains(' ')));
-//!
-//! // The same engine behind the OpenAI-compatible server, through the HTTP engine.
-//! let server = Server::new(BigramEngine::fit("hello world\nhold the door\n", 0.5, 0)?, ServerConfig::loopback()).spawn()?;
-//! let http = HttpEngine::new(HttpConfig::new(server.base_url()))?;
-//! assert_eq!(http.generate(&[Prompt::Text("ho".into())], &params)?, local);
-//! server.shutdown();
+//! // Same seed, same completions: a batch gives the same results however it is split.
+//! assert_eq!(engine.generate(&[Prompt::Text("ho".into())], &params)?, local);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -50,7 +48,6 @@ mod decode;
 mod engine;
 mod episode;
 mod error;
-mod http1;
 mod http_engine;
 #[cfg(feature = "local")]
 mod local;
@@ -59,12 +56,11 @@ mod params;
 mod prompt;
 mod sampling;
 mod seed;
-mod server;
 mod stop;
 mod tokenizer;
 
 pub use bigram::BigramEngine;
-pub use engine::RolloutEngine;
+pub use engine::{GenerationObserver, GenerationRequest, RolloutEngine, TokenEvent};
 pub use episode::{ChatRender, EpisodeOutcome, run_episodes};
 pub use error::{Result, RolloutError};
 pub use http_engine::{HttpConfig, HttpEngine};
@@ -74,6 +70,5 @@ pub use params::{LogprobMode, SamplingParams};
 pub use prompt::{Message, Prompt};
 pub use sampling::{SampledToken, TokenSampler};
 pub use seed::{prompt_seed, stream_rng};
-pub use server::{Server, ServerConfig, ServerHandle};
 pub use stop::find_stop;
 pub use tokenizer::{CharVocab, Tokenizer};

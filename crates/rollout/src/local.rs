@@ -5,8 +5,10 @@ use rlft_core::Completion;
 use rlft_models::{CausalLm, ChatMessage, ChatTemplateOptions, ChatTokenizer, KvCache};
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{Row, RowRules};
-use crate::engine::{RolloutEngine, SeedSource, prompt_ids};
+use crate::decode::{NoHooks, Row, RowHooks, RowRules};
+use crate::engine::{
+    GenerationObserver, GenerationRequest, RolloutEngine, SeedSource, TokenEvent, prompt_ids,
+};
 use crate::error::{Result, RolloutError};
 use crate::params::SamplingParams;
 use crate::prompt::{Message, Prompt};
@@ -39,6 +41,29 @@ impl Default for LocalConfig {
             compact_below: 0.5,
             model_id: "rlft-local".into(),
         }
+    }
+}
+
+impl LocalConfig {
+    /// Checks every field, so that a config can be checked before an engine is built (a dry
+    /// run).
+    ///
+    /// # Errors
+    /// [`RolloutError::InvalidParam`] for `max_batch_rows` 0 or `compact_below` outside [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        if self.max_batch_rows == 0 {
+            return Err(RolloutError::InvalidParam {
+                field: "max_batch_rows",
+                reason: "must be at least 1, got 0".into(),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.compact_below) {
+            return Err(RolloutError::InvalidParam {
+                field: "compact_below",
+                reason: format!("must be in [0, 1], got {}", self.compact_below),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -116,18 +141,7 @@ impl LocalEngine {
         tokenizer: Option<ChatTokenizer>,
         config: LocalConfig,
     ) -> Result<Self> {
-        if config.max_batch_rows == 0 {
-            return Err(RolloutError::InvalidParam {
-                field: "max_batch_rows",
-                reason: "must be at least 1, got 0".into(),
-            });
-        }
-        if !(0.0..=1.0).contains(&config.compact_below) {
-            return Err(RolloutError::InvalidParam {
-                field: "compact_below",
-                reason: format!("must be in [0, 1], got {}", config.compact_below),
-            });
-        }
+        config.validate()?;
         let mut eos = model.config().eos_token_ids.clone();
         if let Some(id) = tokenizer.as_ref().and_then(|t| t.eos_token_id())
             && !eos.contains(&id)
@@ -159,22 +173,35 @@ impl LocalEngine {
         &self.eos
     }
 
-    /// Decode one batch of rows (`prompts[r]` is row r's prompt) to completion.
-    fn run_batch(&self, prompts: &[&[u32]], rows: &mut [Row], rules: &RowRules<'_>) -> Result<()> {
-        if rules.max_new_tokens == 0 {
-            return Ok(());
-        }
+    /// Decode one batch of rows (`prompts[r]` is row r's prompt, `rules[r]` its request's
+    /// rules; every `max_new_tokens` ≥ 1) to completion, asking `hooks` before each step
+    /// whether a row was cancelled and telling it after each sampled token.
+    fn run_batch(
+        &self,
+        prompts: &[&[u32]],
+        rows: &mut [Row],
+        rules: &[&RowRules<'_>],
+        hooks: &mut dyn RowHooks,
+    ) -> Result<()> {
         let vocab = self.model.config().vocab_size;
         // `live[k]` is the row index of batch position k.
         let mut live: Vec<usize> = (0..rows.len()).collect();
         let (mut cache, mut mask, mut logits) = self.prefill(prompts, rows, &live)?;
         loop {
+            for &r in &live {
+                if !rows[r].is_done() && hooks.cancelled(r) {
+                    rows[r].cancel();
+                    hooks.after_step(r, &rows[r], true)?;
+                }
+            }
             let mut step = Vec::with_capacity(live.len());
             for (k, &r) in live.iter().enumerate() {
                 let token = if rows[r].is_done() {
                     self.pad
                 } else {
-                    rows[r].step(&logits[k * vocab..(k + 1) * vocab], rules)?
+                    let token = rows[r].step(&logits[k * vocab..(k + 1) * vocab], rules[r])?;
+                    hooks.after_step(r, &rows[r], false)?;
+                    token
                 };
                 step.push(i64::from(token));
             }
@@ -294,8 +321,15 @@ impl RolloutEngine for LocalEngine {
             }
         }
         let chunk = self.config.max_batch_rows;
-        for (prompts, rows) in row_prompts.chunks(chunk).zip(rows.chunks_mut(chunk)) {
-            self.run_batch(prompts, rows, &rules)?;
+        if params.max_new_tokens > 0 {
+            let row_rules = vec![&rules; rows.len()];
+            for ((prompts, rows), rules) in row_prompts
+                .chunks(chunk)
+                .zip(rows.chunks_mut(chunk))
+                .zip(row_rules.chunks(chunk))
+            {
+                self.run_batch(prompts, rows, rules, &mut NoHooks)?;
+            }
         }
         let mut out = Vec::with_capacity(ids.len());
         let mut rows = rows.into_iter();
@@ -316,5 +350,216 @@ impl RolloutEngine for LocalEngine {
 
     fn token_text(&self, id: u32) -> Option<String> {
         self.tokenizer.as_ref()?.token_text(id)
+    }
+
+    fn tokenizer(&self) -> Option<&dyn Tokenizer> {
+        self.tokenizer.as_ref().map(|t| t as &dyn Tokenizer)
+    }
+
+    fn context_len(&self) -> Option<usize> {
+        Some(self.model.config().max_position_embeddings)
+    }
+
+    /// The rows of every request decode together, in batches of at most `max_batch_rows`
+    /// (so concurrent requests cost one batched pass); a request whose prompt plus
+    /// `max_new_tokens` exceeds the model's context is refused
+    /// ([`RolloutError::InvalidPrompt`]) before anything runs.
+    fn generate_many(&self, requests: &[GenerationRequest], observer: &mut dyn GenerationObserver) {
+        let tokenizer = self.tokenizer.as_ref().map(|t| t as &dyn Tokenizer);
+        let mut prepared = Vec::with_capacity(requests.len());
+        for (i, r) in requests.iter().enumerate() {
+            match self.prepare(r, tokenizer) {
+                Ok(p) => prepared.push(Some(p)),
+                Err(e) => {
+                    observer.on_done(i, Err(e));
+                    prepared.push(None);
+                }
+            }
+        }
+        let mut rules = Vec::with_capacity(requests.len());
+        for (i, p) in prepared.iter().enumerate() {
+            rules.push(p.as_ref().and_then(|p| {
+                let max = requests[i].params.max_new_tokens;
+                match RowRules::new(&p.sampler, &p.stops, tokenizer, max) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        observer.on_done(i, Err(e));
+                        None
+                    }
+                }
+            }));
+        }
+        let mut batch = ManyRows::default();
+        for (i, (p, rl)) in prepared.iter().zip(&rules).enumerate() {
+            let (Some(p), Some(rl)) = (p, rl) else {
+                continue;
+            };
+            let n = requests[i].params.n;
+            let fresh = |pi: usize, j: usize| Row::new(stream_rng(prompt_seed(p.seed, pi), j));
+            if rl.max_new_tokens == 0 || p.ids.is_empty() || observer.is_cancelled(i) {
+                let out = (0..p.ids.len())
+                    .map(|pi| (0..n).map(|j| fresh(pi, j).into_completion(rl)).collect())
+                    .collect();
+                observer.on_done(i, out);
+                continue;
+            }
+            for (pi, ids) in p.ids.iter().enumerate() {
+                for j in 0..n {
+                    batch.prompts.push(ids);
+                    batch.rows.push(fresh(pi, j));
+                    batch.meta.push((i, pi, j));
+                    batch.rules.push(rl);
+                }
+            }
+            batch
+                .pending
+                .insert(i, (p.ids.len() * n, vec![vec![None; n]; p.ids.len()]));
+        }
+        let ManyRows {
+            prompts,
+            mut rows,
+            meta,
+            rules: row_rules,
+            mut pending,
+        } = batch;
+        let chunk = self.config.max_batch_rows;
+        let mut offset = 0;
+        for ((prompts, rows), rules) in prompts
+            .chunks(chunk)
+            .zip(rows.chunks_mut(chunk))
+            .zip(row_rules.chunks(chunk))
+        {
+            let mut hooks = ManyHooks {
+                offset,
+                meta: &meta,
+                rules: &row_rules,
+                pending: &mut pending,
+                observer: &mut *observer,
+            };
+            if let Err(e) = self.run_batch(prompts, rows, rules, &mut hooks) {
+                let failed: Vec<usize> = meta[offset..offset + rows.len()]
+                    .iter()
+                    .map(|m| m.0)
+                    .collect();
+                for i in failed {
+                    if pending.remove(&i).is_some() {
+                        let reason = format!("batched generation failed: {e}");
+                        observer.on_done(i, Err(RolloutError::Model { reason }));
+                    }
+                }
+            }
+            offset += rows.len();
+        }
+    }
+}
+
+/// What [`LocalEngine::generate_many`] needs of one request before decoding.
+struct Prepared {
+    sampler: TokenSampler,
+    stops: StopCriteria,
+    ids: Vec<Vec<u32>>,
+    seed: u64,
+}
+
+impl LocalEngine {
+    /// Check one request of a batch and resolve its prompts and seed.
+    fn prepare(
+        &self,
+        r: &GenerationRequest,
+        tokenizer: Option<&dyn Tokenizer>,
+    ) -> Result<Prepared> {
+        let params = &r.params;
+        params.validate()?;
+        let sampler = TokenSampler::new(params)?;
+        let stops = StopCriteria::new(params, &self.eos);
+        let ids = prompt_ids(&r.prompts, tokenizer)?;
+        let vocab = self.model.config().vocab_size;
+        let context = self.model.config().max_position_embeddings;
+        for (index, p) in ids.iter().enumerate() {
+            if let Some(bad) = p.iter().find(|&&t| t as usize >= vocab) {
+                return Err(RolloutError::InvalidPrompt {
+                    index,
+                    reason: format!("token id {bad} is outside the vocabulary ({vocab})"),
+                });
+            }
+            if p.len().saturating_add(params.max_new_tokens) > context {
+                return Err(RolloutError::InvalidPrompt {
+                    index,
+                    reason: format!(
+                        "{} prompt tokens + max_new_tokens {} exceed the model's context of {context} tokens",
+                        p.len(),
+                        params.max_new_tokens
+                    ),
+                });
+            }
+        }
+        Ok(Prepared {
+            sampler,
+            stops,
+            ids,
+            seed: self.seeds.resolve(params),
+        })
+    }
+}
+
+/// The rows of a multi-request batch, flattened; `meta[r]` = (request, prompt, sample).
+/// `pending[request]` = (rows left, finished completions by prompt and sample).
+#[derive(Default)]
+struct ManyRows<'a> {
+    prompts: Vec<&'a [u32]>,
+    rows: Vec<Row>,
+    meta: Vec<(usize, usize, usize)>,
+    rules: Vec<&'a RowRules<'a>>,
+    pending: Pending,
+}
+
+type Pending = std::collections::BTreeMap<usize, (usize, Vec<Vec<Option<Completion>>>)>;
+
+/// Reports a chunk's rows to the observer; rows are offset by the chunk's start.
+struct ManyHooks<'a, 'r> {
+    offset: usize,
+    meta: &'a [(usize, usize, usize)],
+    rules: &'a [&'a RowRules<'r>],
+    pending: &'a mut Pending,
+    observer: &'a mut dyn GenerationObserver,
+}
+
+impl RowHooks for ManyHooks<'_, '_> {
+    fn cancelled(&self, r: usize) -> bool {
+        self.observer.is_cancelled(self.meta[self.offset + r].0)
+    }
+
+    fn after_step(&mut self, r: usize, row: &Row, cancelled: bool) -> Result<()> {
+        let g = self.offset + r;
+        let (request, prompt, sample) = self.meta[g];
+        if let (false, Some((token, logprob))) = (cancelled, row.last()) {
+            self.observer.on_token(TokenEvent {
+                request,
+                prompt,
+                sample,
+                token,
+                logprob,
+                finished: row.is_done(),
+            });
+        }
+        if !row.is_done() {
+            return Ok(());
+        }
+        let completion = row.completion(self.rules[g])?;
+        let Some((left, done)) = self.pending.get_mut(&request) else {
+            return Ok(());
+        };
+        done[prompt][sample] = Some(completion);
+        *left -= 1;
+        if *left == 0
+            && let Some((_, done)) = self.pending.remove(&request)
+        {
+            let groups = done
+                .into_iter()
+                .map(|g| g.into_iter().map(Option::unwrap_or_default).collect())
+                .collect();
+            self.observer.on_done(request, Ok(groups));
+        }
+        Ok(())
     }
 }

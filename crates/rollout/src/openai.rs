@@ -1,7 +1,7 @@
 //! The OpenAI-compatible wire format (`/v1/completions`, `/v1/chat/completions`), with vLLM's
-//! extra sampling fields, shared by the HTTP engine (which writes requests and reads replies)
-//! and the server (which does the reverse). Readers are lenient: unknown fields are ignored
-//! and most fields are optional, as servers differ.
+//! extra sampling fields, as the HTTP engine writes requests and reads replies. Readers are
+//! lenient: unknown fields are ignored and most fields are optional, as servers differ
+//! (rlft-serve, on the other side, reads requests strictly).
 
 use std::collections::BTreeMap;
 
@@ -26,15 +26,6 @@ pub(crate) enum PromptField {
 pub(crate) enum StopField {
     One(String),
     Many(Vec<String>),
-}
-
-impl StopField {
-    pub(crate) fn into_vec(self) -> Vec<String> {
-        match self {
-            Self::One(s) => vec![s],
-            Self::Many(v) => v,
-        }
-    }
 }
 
 /// Sampling fields common to both endpoints (OpenAI's, then vLLM's extras).
@@ -229,11 +220,6 @@ pub(crate) struct ModelCard {
     pub owned_by: String,
 }
 
-/// How token ids travel as text with vLLM's `return_tokens_as_token_ids`.
-pub(crate) fn token_id_text(id: u32) -> String {
-    format!("token_id:{id}")
-}
-
 /// The id in a `token_id:N` token, if it is one.
 pub(crate) fn parse_token_id(token: &str) -> Option<u32> {
     token.strip_prefix("token_id:")?.parse().ok()
@@ -260,7 +246,7 @@ mod tests {
 
     #[test]
     fn token_ids_round_trip() {
-        assert_eq!(parse_token_id(&token_id_text(42)), Some(42));
+        assert_eq!(parse_token_id("token_id:42"), Some(42));
         assert_eq!(parse_token_id("token_id:x"), None);
         assert_eq!(parse_token_id("hello"), None);
     }

@@ -233,33 +233,3 @@ fn chat_prompts_apply_the_template() {
     // Text decoded without special tokens.
     assert!(chat[0].iter().all(|c| !c.text.contains("<|")));
 }
-
-#[test]
-fn the_local_engine_behind_the_server_equals_it_run_directly() {
-    use rlft_rollout::{HttpConfig, HttpEngine, Server, ServerConfig};
-    let e = engine(LocalConfig::default());
-    let twin =
-        LocalEngine::new(e.model().clone(), Some(tokenizer()), LocalConfig::default()).unwrap();
-    let server = Server::new(twin, ServerConfig::loopback()).spawn().unwrap();
-    let http = HttpEngine::new(HttpConfig::new(server.base_url())).unwrap();
-    let ps = prompts(&e);
-    let params = SamplingParams {
-        n: 2,
-        max_new_tokens: 8,
-        temperature: TEMPERATURE,
-        seed: Some(3),
-        ..Default::default()
-    };
-    let direct = e.generate(&ps, &params).unwrap();
-    let served = http.generate(&ps, &params).unwrap();
-    for (x, y) in direct.iter().flatten().zip(served.iter().flatten()) {
-        assert_eq!(
-            (&x.token_ids, &x.text, x.finished),
-            (&y.token_ids, &y.text, y.finished)
-        );
-        for (l, m) in x.logprobs.iter().zip(&y.logprobs) {
-            assert!((l - m).abs() < 1e-4);
-        }
-    }
-    server.shutdown();
-}

@@ -8,6 +8,7 @@ use crate::error::TaskError;
 use crate::exact::{ExactMatch, ExactMatchConfig};
 use crate::format::FormatReward;
 use crate::math::{MathVerifier, MathVerifierConfig};
+use crate::qa_match::{QaMatch, QaMatchConfig};
 use crate::single_turn::{SingleTurn, SingleTurnConfig};
 use crate::try_again::{TryAgain, TryAgainConfig};
 use crate::verifier::Verifier;
@@ -56,6 +57,15 @@ pub enum VerifierConfig {
         #[serde(default)]
         format_score: Option<f64>,
     },
+    /// [`QaMatch`]: SQuAD-normalised exact match of Webscale-RL answers.
+    QaMatch {
+        /// Its settings. Default [`QaMatchConfig::default`].
+        #[serde(default)]
+        config: QaMatchConfig,
+        /// Wrap in [`FormatReward`] with this score. Default none (binary reward).
+        #[serde(default)]
+        format_score: Option<f64>,
+    },
 }
 
 fn wrap<V: Verifier + Send + Sync + 'static>(
@@ -91,6 +101,10 @@ impl VerifierConfig {
                 config,
                 format_score,
             } => wrap(ExactMatch::new(config.clone()), *format_score),
+            VerifierConfig::QaMatch {
+                config,
+                format_score,
+            } => wrap(QaMatch::new(config.clone()), *format_score),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! JSONL datasets with configurable field names, stable ids and hash-based splits.
+//! Datasets (JSONL, and Parquet with the `parquet` feature) with configurable field names,
+//! stable ids and hash-based splits.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -11,28 +12,41 @@ use crate::error::TaskError;
 use crate::hash::{mix64, stable_hash};
 use crate::item::TaskItem;
 
-/// Which JSONL fields hold the prompt, the answer and the id.
+/// Which fields (JSONL keys, Parquet columns) hold the prompt, the answer and the id.
 ///
 /// Each role lists accepted names, tried in order; the first present one is used, and the
-/// others stay in [`TaskItem::meta`].
+/// others stay in [`TaskItem::meta`]. A dotted name such as `reward_model.ground_truth` reads
+/// a nested field (a key that itself contains the dots is tried first).
+///
+/// The defaults read, without any mapping: rlft's own files; GSM8K, MATH and Countdown
+/// JSONL; conversational JSONL (`prompt` or `messages` as a list of `{role, content}`
+/// messages); the Hugging Face layouts TRL documents (`prompt` as a string or as messages,
+/// the answer in `answer` or `solution`); and verl's Parquet layout (`prompt` as messages,
+/// the answer in `reward_model.ground_truth`, with `data_source`, `ability` and
+/// `extra_info` kept in `meta`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatasetConfig {
-    /// Names for the prompt. Default `["prompt", "question", "problem"]`: rlft's own files,
-    /// GSM8K/Webscale-RL QA pairs, and Hendrycks MATH.
+    /// Names for the prompt. Default `["prompt", "question", "problem", "messages"]`: rlft's
+    /// own files, TRL's and verl's `prompt` column, GSM8K/Webscale-RL QA pairs, Hendrycks
+    /// MATH, and conversational JSONL. A string is a text prompt; a list of `{role,
+    /// content}` messages is a conversational prompt ([`TaskItem::messages`]).
     pub prompt_fields: Vec<String>,
-    /// Names for the gold answer. Default `["answer", "solution", "target"]`: GSM8K and rlft,
-    /// MATH, and Countdown-Tasks-3to4 (whose target is the answer).
+    /// Names for the gold answer. Default `["answer", "solution", "target",
+    /// "reward_model.ground_truth"]`: GSM8K and rlft, MATH and TRL's DeepMath-103K,
+    /// Countdown-Tasks-3to4 (whose target is the answer), and verl's preprocessed Parquet.
     pub answer_fields: Vec<String>,
     /// Names for the id. Default `["id", "prompt_id"]` (rlft; DRIFT's `prompt_id`). When a
-    /// line has none of them, its id is `h` followed by 16 hex digits of a stable hash of the
-    /// prompt text (FNV-1a 64 then the SplitMix64 finaliser), so ids survive reordering.
+    /// row has none of them, its id is `h` followed by 16 hex digits of a stable hash of the
+    /// prompt text (FNV-1a 64 then the SplitMix64 finaliser), or of the conversation's
+    /// compact JSON for a conversational prompt, so ids survive reordering. verl's row index
+    /// is `extra_info.index`.
     pub id_fields: Vec<String>,
-    /// Builds the prompt for lines that have none of `prompt_fields`: each `{name}` is
-    /// replaced by that field of the line (strings as they are, other values as compact
+    /// Builds the prompt for rows that have none of `prompt_fields`: each `{name}` is
+    /// replaced by that field of the row (strings as they are, other values as compact
     /// JSON), e.g. `"Using the numbers {nums}, make {target}."` for Countdown-Tasks-3to4,
     /// whose lines hold only `nums` and `target`. A `{name}` naming an absent field is a
-    /// [`TaskError::MissingField`]. Default none: such lines are an error.
+    /// [`TaskError::MissingField`]. Default none: such rows are an error.
     pub prompt_template: Option<String>,
 }
 
@@ -40,8 +54,8 @@ impl Default for DatasetConfig {
     fn default() -> Self {
         let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect();
         Self {
-            prompt_fields: v(&["prompt", "question", "problem"]),
-            answer_fields: v(&["answer", "solution", "target"]),
+            prompt_fields: v(&["prompt", "question", "problem", "messages"]),
+            answer_fields: v(&["answer", "solution", "target", "reward_model.ground_truth"]),
             id_fields: v(&["id", "prompt_id"]),
             prompt_template: None,
         }
@@ -129,6 +143,37 @@ impl Dataset {
         Ok(Self { items })
     }
 
+    /// Loads a dataset file, choosing the reader by extension: `.parquet` is read as Parquet
+    /// ([`Dataset::from_parquet`], which needs the `parquet` feature), anything else as
+    /// JSONL.
+    ///
+    /// # Errors
+    /// As [`Dataset::from_jsonl`] or [`Dataset::from_parquet`]; [`TaskError::Parquet`] for a
+    /// `.parquet` file when the feature is off.
+    pub fn from_path(path: impl AsRef<Path>, config: &DatasetConfig) -> Result<Self, TaskError> {
+        let path = path.as_ref();
+        if is_parquet(path) {
+            Self::from_parquet(path, config)
+        } else {
+            Self::from_jsonl(path, config)
+        }
+    }
+
+    /// Loads a Parquet file row group by row group through the `parquet` crate's row API:
+    /// each row becomes a JSON object (structs → objects, lists → arrays, maps → objects,
+    /// binary columns → UTF-8 text) and is read with the same field mapping as a JSONL line.
+    ///
+    /// # Errors
+    /// [`TaskError::Io`] if the file cannot be opened; [`TaskError::Parquet`] if it is not
+    /// readable Parquet (or the `parquet` feature is off); [`TaskError::ParquetRow`] naming
+    /// the file, row group, row and column of the first unusable row (missing column, wrong
+    /// type, malformed conversation, repeated id).
+    pub fn from_parquet(path: impl AsRef<Path>, config: &DatasetConfig) -> Result<Self, TaskError> {
+        let path = path.as_ref();
+        let items = read_parquet(path, config)?;
+        Ok(Self { items })
+    }
+
     /// Loads a JSONL file. Blank lines are skipped; line numbers in errors are 1-based.
     ///
     /// # Errors
@@ -156,11 +201,12 @@ impl Dataset {
         let path = source.as_ref();
         let mut items = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for (index, line) in reader.lines().enumerate() {
-            let line_no = index + 1;
-            let line = line.map_err(|source| TaskError::Io {
+        // Bounded lines (a file without newlines is an error naming the line, not an
+        // unbounded read), a UTF-8 BOM skipped, invalid UTF-8 named by line.
+        for line in rlft_util::lines::Lines::new(reader) {
+            let (line_no, line) = line.map_err(|e| TaskError::Io {
                 path: path.to_path_buf(),
-                source,
+                source: e.into(),
             })?;
             if line.trim().is_empty() {
                 continue;
@@ -233,6 +279,27 @@ impl Dataset {
     }
 }
 
+/// Whether `path` names a Parquet file (extension `.parquet`, any case).
+pub(crate) fn is_parquet(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+#[cfg(feature = "parquet")]
+fn read_parquet(path: &Path, config: &DatasetConfig) -> Result<Vec<TaskItem>, TaskError> {
+    crate::parquet_file::read_items(path, config)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn read_parquet(path: &Path, _config: &DatasetConfig) -> Result<Vec<TaskItem>, TaskError> {
+    Err(TaskError::Parquet {
+        path: path.to_path_buf(),
+        reason: "this build of rlft-tasks has no Parquet support (enable its `parquet` feature)"
+            .into(),
+        source: None,
+    })
+}
+
 /// The two parts of a split.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
@@ -275,6 +342,127 @@ fn render_template(template: &str, row: &serde_json::Map<String, Value>) -> Resu
     Ok(out)
 }
 
+/// What is wrong with one row, before the caller names the file and the row.
+pub(crate) enum RowProblem {
+    /// None of the accepted names is present (the names joined by " or ").
+    Missing(String),
+    /// A field has the wrong JSON type.
+    Type {
+        field: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    /// A field holds a value the loader cannot use (e.g. a malformed conversation).
+    Bad { field: String, reason: String },
+}
+
+// Used by the Parquet reader, which names the column in its own error.
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+impl RowProblem {
+    /// The field (or accepted names) the problem is about.
+    pub(crate) fn field(&self) -> &str {
+        match self {
+            RowProblem::Missing(f) => f,
+            RowProblem::Type { field, .. } | RowProblem::Bad { field, .. } => field,
+        }
+    }
+
+    /// The problem in words, without the field.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            RowProblem::Missing(_) => "missing".into(),
+            RowProblem::Type {
+                expected, found, ..
+            } => format!("must be {expected}, found {found}"),
+            RowProblem::Bad { reason, .. } => reason.clone(),
+        }
+    }
+}
+
+/// Removes and returns the field `name` of `row`: the top-level key when there is one, else,
+/// for a dotted name such as `reward_model.ground_truth`, the nested field (its parent object
+/// stays, without it).
+fn take_path(row: &mut serde_json::Map<String, Value>, name: &str) -> Option<Value> {
+    if let Some(v) = row.remove(name) {
+        return Some(v);
+    }
+    let (head, rest) = name.split_once('.')?;
+    match row.get_mut(head) {
+        Some(Value::Object(inner)) => take_path(inner, rest),
+        _ => None,
+    }
+}
+
+/// The first of `names` present in `row`, removed, with the name that matched.
+fn take_first(
+    row: &mut serde_json::Map<String, Value>,
+    names: &[String],
+) -> Option<(String, Value)> {
+    names
+        .iter()
+        .find_map(|n| take_path(row, n).map(|v| (n.clone(), v)))
+}
+
+/// Turns one row (a JSONL object, or a Parquet row as JSON) into a task item.
+pub(crate) fn parse_row(
+    mut map: serde_json::Map<String, Value>,
+    config: &DatasetConfig,
+) -> Result<TaskItem, RowProblem> {
+    let type_err = |field: String, expected: &'static str, v: &Value| RowProblem::Type {
+        field,
+        expected,
+        found: json_type(v),
+    };
+    let (prompt, messages) = match take_first(&mut map, &config.prompt_fields) {
+        Some((_, Value::String(s))) => (s, None),
+        Some((pf, list @ Value::Array(_))) => {
+            let messages = crate::item::parse_messages(list)
+                .map_err(|reason| RowProblem::Bad { field: pf, reason })?;
+            (
+                crate::item::last_user_text(&messages).to_string(),
+                Some(messages),
+            )
+        }
+        Some((pf, other)) => {
+            return Err(type_err(
+                pf,
+                "a string or a list of {role, content} messages",
+                &other,
+            ));
+        }
+        None => match &config.prompt_template {
+            Some(template) => (
+                render_template(template, &map).map_err(RowProblem::Missing)?,
+                None,
+            ),
+            None => return Err(RowProblem::Missing(config.prompt_fields.join(" or "))),
+        },
+    };
+    let (af, av) = take_first(&mut map, &config.answer_fields)
+        .ok_or_else(|| RowProblem::Missing(config.answer_fields.join(" or ")))?;
+    let answer = match av {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        other => return Err(type_err(af, "a string or a number", &other)),
+    };
+    let id = match take_first(&mut map, &config.id_fields) {
+        None => match &messages {
+            None => prompt_hash_id(&prompt),
+            Some(m) => prompt_hash_id(&serde_json::to_string(m).unwrap_or_default()),
+        },
+        Some((_, Value::String(s))) => s,
+        Some((_, Value::Number(n))) => n.to_string(),
+        Some((f, other)) => return Err(type_err(f, "a string or a number", &other)),
+    };
+    Ok(TaskItem {
+        id,
+        prompt,
+        messages,
+        answer,
+        meta: map,
+    })
+}
+
 fn parse_line(
     line: &str,
     path: &Path,
@@ -286,62 +474,36 @@ fn parse_line(
         line: line_no,
         source,
     })?;
-    let Value::Object(mut map) = value else {
+    let Value::Object(map) = value else {
         return Err(TaskError::NotAnObject {
             path: path.to_path_buf(),
             line: line_no,
             found: json_type(&value),
         });
     };
-    let missing = |names: &[String]| TaskError::MissingField {
-        path: path.to_path_buf(),
-        line: line_no,
-        field: names.join(" or "),
-    };
-    let take = |map: &mut serde_json::Map<String, Value>, names: &[String]| {
-        names
-            .iter()
-            .find_map(|n| map.remove(n).map(|v| (n.clone(), v)))
-    };
-    let type_err = |field: String, expected: &'static str, v: &Value| TaskError::FieldType {
-        path: path.to_path_buf(),
-        line: line_no,
-        field,
-        expected,
-        found: json_type(v),
-    };
-
-    let prompt = match take(&mut map, &config.prompt_fields) {
-        Some((_, Value::String(s))) => s,
-        Some((pf, other)) => return Err(type_err(pf, "a string", &other)),
-        None => match &config.prompt_template {
-            Some(template) => {
-                render_template(template, &map).map_err(|field| TaskError::MissingField {
-                    path: path.to_path_buf(),
-                    line: line_no,
-                    field,
-                })?
-            }
-            None => return Err(missing(&config.prompt_fields)),
+    let path = path.to_path_buf();
+    parse_row(map, config).map_err(|p| match p {
+        RowProblem::Missing(field) => TaskError::MissingField {
+            path,
+            line: line_no,
+            field,
         },
-    };
-    let (af, av) =
-        take(&mut map, &config.answer_fields).ok_or_else(|| missing(&config.answer_fields))?;
-    let answer = match av {
-        Value::String(s) => s,
-        Value::Number(n) => n.to_string(),
-        other => return Err(type_err(af, "a string or a number", &other)),
-    };
-    let id = match take(&mut map, &config.id_fields) {
-        None => prompt_hash_id(&prompt),
-        Some((_, Value::String(s))) => s,
-        Some((_, Value::Number(n))) => n.to_string(),
-        Some((f, other)) => return Err(type_err(f, "a string or a number", &other)),
-    };
-    Ok(TaskItem {
-        id,
-        prompt,
-        answer,
-        meta: map,
+        RowProblem::Type {
+            field,
+            expected,
+            found,
+        } => TaskError::FieldType {
+            path,
+            line: line_no,
+            field,
+            expected,
+            found,
+        },
+        RowProblem::Bad { field, reason } => TaskError::BadField {
+            path,
+            line: line_no,
+            field,
+            reason,
+        },
     })
 }

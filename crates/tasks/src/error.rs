@@ -65,6 +65,47 @@ pub enum TaskError {
         /// The JSON type found.
         found: &'static str,
     },
+    /// A field holds a value the loader cannot use, e.g. a conversation whose message has an
+    /// unknown role.
+    #[error("{}:{line}: field {field}: {reason}", path.display())]
+    BadField {
+        /// The file (or source name) being read.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The field name.
+        field: String,
+        /// What is wrong, as expected versus found.
+        reason: String,
+    },
+    /// A Parquet file cannot be opened or decoded (not Parquet, corrupt, an unsupported
+    /// encoding or compression), or this build has no Parquet support.
+    #[error("{}: parquet: {reason}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// Where in the file, when known (e.g. `row group 2`).
+        reason: String,
+        /// The decoder's error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A row of a Parquet dataset cannot be used: a column is missing or has the wrong type,
+    /// a conversation is malformed, or an id repeats.
+    #[error("{}: row group {row_group}, row {row}: column {column}: {reason}", path.display())]
+    ParquetRow {
+        /// The file.
+        path: PathBuf,
+        /// 0-based row group.
+        row_group: usize,
+        /// 0-based row in the file (as `pandas.read_parquet(path).iloc[row]` counts).
+        row: usize,
+        /// The column, dotted for nested fields (`reward_model.ground_truth`), or the
+        /// accepted names joined by " or " when none is present.
+        column: String,
+        /// What is wrong, as expected versus found.
+        reason: String,
+    },
     /// Two lines share one prompt id.
     #[error("{}:{line}: duplicate id {id:?}, first seen on line {first_line}", path.display())]
     DuplicateId {

@@ -2,8 +2,9 @@
 //! single- and multi-turn environments for RL finetuning, with no tensor dependency.
 //!
 //! The main types:
-//! - [`Dataset`]: task items read from JSONL with configurable field names, stable prompt
-//!   ids, and hash-based train/test splits ([`DatasetConfig`], [`SplitConfig`]).
+//! - [`Dataset`]: task items read from JSONL or (feature `parquet`) Parquet with configurable
+//!   field names, text or conversational prompts, stable prompt ids, and hash-based
+//!   train/test splits ([`DatasetConfig`], [`SplitConfig`]).
 //! - [`Verifier`]: scores a completion, returning a [`Verdict`] (score, correctness,
 //!   extracted answer, [`Reason`]). Built in: [`MathVerifier`], [`CountdownVerifier`],
 //!   [`ExactMatch`], the [`FormatReward`] wrapper, and [`FnVerifier`] for closures.
@@ -54,6 +55,9 @@ mod hash;
 mod item;
 mod jsonl;
 mod math;
+#[cfg(feature = "parquet")]
+mod parquet_file;
+mod qa_match;
 mod rational;
 mod restate_gen;
 mod single_turn;
@@ -82,6 +86,7 @@ pub use jsonl::write_jsonl;
 pub use math::{
     MathVerifier, MathVerifierConfig, gold_answer, math_equivalent, normalize_math_answer,
 };
+pub use qa_match::{QaMatch, QaMatchConfig, normalize_qa_answer};
 pub use rational::Rational;
 pub use restate_gen::{
     RESTATE_STRATEGIES, RESTATE_WAIT, RestateConfig, RestateTask, RestateVerifier, restate_correct,
@@ -92,5 +97,8 @@ pub use thoughts::{
     KeywordMatch, REFLECTION_KEYWORDS, TRANSITION_KEYWORDS, ThoughtCounts, mean_thoughts,
     mean_thoughts_with,
 };
-pub use try_again::{DRIFT_FEEDBACK, TryAgain, TryAgainConfig, TurnFormat};
+pub use try_again::{
+    DRIFT_FEEDBACK, DRIFT_INSTRUCTION, DRIFT_SIMPLE_TEMPLATE, DRIFT_SYSTEM_MESSAGE, PromptMode,
+    TryAgain, TryAgainConfig, TurnFormat,
+};
 pub use verifier::{FnVerifier, Reason, Verdict, Verifier};

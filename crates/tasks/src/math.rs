@@ -1,11 +1,13 @@
 //! Final-answer math verification: extraction, LaTeX normalisation, numeric equivalence.
 
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::Zero;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TaskError;
 use crate::extract::{AnswerSource, describe_sources, extract_answer, hash_answer, last_boxed};
 use crate::item::TaskItem;
-use crate::rational::Rational;
 use crate::verifier::{Reason, Verdict, Verifier};
 
 /// Settings of [`MathVerifier`].
@@ -305,19 +307,20 @@ fn is_thousands(s: &str) -> bool {
         && groups[1..].iter().all(|g| g.len() == 3)
 }
 
-/// Most digits in a decimal that [`parse_value`] turns into a rational (10^30 < i128::MAX).
-const MAX_DIGITS: usize = 30;
+/// Most digits in one decimal that [`parse_value`] turns into a rational. Values are exact
+/// at any size up to this (big-integer rationals), so `1267650600228229401496703205376.0`
+/// equals `1267650600228229401496703205376` (2^100); the cap bounds the work per answer.
+const MAX_DIGITS: usize = 4096;
 /// Deepest `\frac` nesting [`parse_value`] follows.
 const MAX_FRAC_DEPTH: usize = 4;
 
 /// Parses a number: `[+-]` then a decimal, `a/b`, `\frac{a}{b}` or `{x}`.
-fn parse_value(s: &str, depth: usize) -> Option<Rational> {
+fn parse_value(s: &str, depth: usize) -> Option<BigRational> {
     if depth > MAX_FRAC_DEPTH || s.is_empty() {
         return None;
     }
     if let Some(rest) = s.strip_prefix('-') {
-        let v = parse_value(rest, depth + 1)?;
-        return Rational::int(0).checked_sub(v);
+        return Some(-parse_value(rest, depth + 1)?);
     }
     if let Some(rest) = s.strip_prefix('+') {
         return parse_value(rest, depth + 1);
@@ -333,16 +336,21 @@ fn parse_value(s: &str, depth: usize) -> Option<Rational> {
             return None;
         }
         let den = &den_part[1..den_part.len() - 1];
-        return parse_value(num, depth + 1)?.checked_div(parse_value(den, depth + 1)?);
+        return checked_div(parse_value(num, depth + 1)?, parse_value(den, depth + 1)?);
     }
     if let Some((a, b)) = s.split_once('/') {
-        return parse_decimal(a)?.checked_div(parse_decimal(b)?);
+        return checked_div(parse_decimal(a)?, parse_decimal(b)?);
     }
     parse_decimal(s)
 }
 
+/// `a / b`, or `None` when `b` is 0 (a ratio with a zero denominator would panic).
+fn checked_div(a: BigRational, b: BigRational) -> Option<BigRational> {
+    (!b.is_zero()).then(|| a / b)
+}
+
 /// `\d+(\.\d*)?` or `\.\d+`, exactly.
-fn parse_decimal(s: &str) -> Option<Rational> {
+fn parse_decimal(s: &str) -> Option<BigRational> {
     let (int, frac) = match s.split_once('.') {
         Some((i, f)) => (i, f),
         None => (s, ""),
@@ -355,9 +363,9 @@ fn parse_decimal(s: &str) -> Option<Rational> {
     {
         return None;
     }
-    let mantissa: i128 = format!("{int}{frac}").parse().ok()?;
-    let scale = 10i128.checked_pow(u32::try_from(frac.len()).ok()?)?;
-    Rational::new(mantissa, scale)
+    let mantissa: BigInt = format!("{int}{frac}").parse().ok()?;
+    let scale = num_traits::pow(BigInt::from(10u8), frac.len());
+    Some(BigRational::new(mantissa, scale))
 }
 
 #[cfg(test)]
@@ -388,6 +396,19 @@ mod tests {
             ("\\frac{\\frac{1}{2}}{2}", "0.25"),
             ("−4", "-4"),
             ("7.", "7"),
+            // Exact at any size (issue 18): 2^100, and a 40-digit rational.
+            (
+                "\\boxed{1267650600228229401496703205376.0}",
+                "1267650600228229401496703205376",
+            ),
+            (
+                "\\frac{2535301200456458802993406410752}{2}",
+                "1267650600228229401496703205376",
+            ),
+            (
+                "1234567890123456789012345678901234567890/10",
+                "123456789012345678901234567890123456789",
+            ),
         ] {
             assert!(
                 math_equivalent(a, b),
@@ -408,6 +429,12 @@ mod tests {
             ("5x", "5"),
             ("(1,2)", "(1,3)"),
             ("2", "-2"),
+            // One unit apart in the 31st digit: no longer compared as strings or rounded.
+            (
+                "1267650600228229401496703205376.0",
+                "1267650600228229401496703205377",
+            ),
+            ("1/0", "2/0"),
         ] {
             assert!(!math_equivalent(a, b), "{a} vs {b}");
         }

@@ -11,6 +11,37 @@ use crate::verifier::{Reason, Verifier};
 /// The feedback DRIFT's evaluation (`simple` prompt mode) and the paper's figure use.
 pub const DRIFT_FEEDBACK: &str = "Incorrect. Please think again.";
 
+/// DRIFT's task instruction (`DEFAULT_ENV_INSTRUCTION` in the released `src/prompting.py`).
+pub const DRIFT_INSTRUCTION: &str =
+    "You are solving Math problems. Only give the final answer between <answer> and </answer>.";
+
+/// DRIFT's system message, trailing space included (`SYSTEM_MESSAGE` in the released
+/// `src/prompting.py`).
+pub const DRIFT_SYSTEM_MESSAGE: &str = "You're a helpful assistant. ";
+
+/// DRIFT's first user message in `simple` mode, as a [`TryAgainConfig::user_template`]
+/// (`build_initial_messages` in the released `src/prompting.py`, thinking on).
+pub const DRIFT_SIMPLE_TEMPLATE: &str = "You are solving Math problems. Only give the final answer between <answer> and </answer>.\n\nProblem:\n{prompt}\n\nAlways output: <think> [Your thoughts] </think> <answer> [your answer] </answer> with no extra text. Strictly follow this format.";
+
+/// How the environment words its user messages (DRIFT's `--prompt_mode`, spec drift.md §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptMode {
+    /// The first user message is [`TryAgainConfig::user_template`]; after a wrong or
+    /// unparseable turn the user says [`TryAgainConfig::feedback`] alone. DRIFT's evaluation
+    /// (`run_all_benchmark.sh`) uses it, and the spec recommends it everywhere.
+    #[default]
+    Simple,
+    /// DRIFT's argparse default, which its data-generation script uses: the first user
+    /// message is [`TryAgainConfig::instruction`] plus a turn block (`Turn 1:`, `State:` with
+    /// the rendered `user_template`, the actions left, the format reminder and
+    /// `Max response length: N words (tokens).`); each feedback message is `Reward:` with the
+    /// turn's reward, then the next turn block, whose state is `feedback` once an answer has
+    /// been executed and the problem until then (the released `MultiTurnAnswerEpisode`
+    /// keeps its state on unparseable turns).
+    Full,
+}
+
 /// How each model turn is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,10 +65,21 @@ pub struct TryAgainConfig {
     /// Most assistant turns. Default 5: DRIFT `max_turns` (scripts and argparse).
     pub max_turns: usize,
     /// The user message after a wrong or unparseable turn. Default
-    /// [`DRIFT_FEEDBACK`] ("Incorrect. Please think again."): DRIFT's `simple` mode, used in
-    /// its evaluation and recommended by the spec. DRIFT's `full` mode (reward, turn, actions
-    /// left, format reminder) is not built in; set your own text here.
+    /// [`DRIFT_FEEDBACK`] ("Incorrect. Please think again."): DRIFT's `incorrect_obs`. In
+    /// [`PromptMode::Full`] it is the state shown after a wrong answer.
     pub feedback: String,
+    /// How user messages are worded. Default [`PromptMode::Simple`]: DRIFT's evaluation mode,
+    /// which the spec recommends for data and evaluation alike (DRIFT's released data
+    /// generation used `full`).
+    pub prompt_mode: PromptMode,
+    /// The task instruction that opens the first user message in [`PromptMode::Full`].
+    /// Default [`DRIFT_INSTRUCTION`]. Unused in `simple` mode, where `user_template` holds
+    /// the whole first message.
+    pub instruction: String,
+    /// The length hint of [`PromptMode::Full`]'s turn blocks ("Max response length: N words
+    /// (tokens)."). Default 400: `INSTRUCTION_MAX_TOKENS` in DRIFT's
+    /// `scripts/run_generate_data.sh` (the argparse default is 1000).
+    pub instruction_max_tokens: usize,
     /// System message. Default `Some("You are a helpful assistant.")`: DRIFT starts with a
     /// "helpful assistant" system message (the Qwen2.5-Instruct default wording).
     pub system_prompt: Option<String>,
@@ -64,6 +106,9 @@ impl Default for TryAgainConfig {
         Self {
             max_turns: 5,
             feedback: DRIFT_FEEDBACK.into(),
+            prompt_mode: PromptMode::Simple,
+            instruction: DRIFT_INSTRUCTION.into(),
+            instruction_max_tokens: 400,
             system_prompt: Some("You are a helpful assistant.".into()),
             user_template: "{prompt}".into(),
             turn_format: TurnFormat::ThinkAnswer,
@@ -156,11 +201,17 @@ fn strip_special(text: &str) -> String {
 
 impl<V: Verifier> Environment for TryAgain<V> {
     fn start(&self, item: &TaskItem) -> Result<EpisodeRecord, TaskError> {
-        let messages = opening_messages(
+        let mut messages = opening_messages(
             self.config.system_prompt.as_deref(),
             &self.config.user_template,
             item,
         );
+        if self.config.prompt_mode == PromptMode::Full
+            && let Some(first) = messages.last_mut()
+        {
+            let block = self.turn_block(1, &first.content, self.config.max_answers);
+            first.content = format!("{}\n{block}", self.config.instruction);
+        }
         Ok(EpisodeRecord::new(item.clone(), messages))
     }
 
@@ -180,7 +231,10 @@ impl<V: Verifier> Environment for TryAgain<V> {
         let done =
             correct || turn >= self.config.max_turns || answers_used >= self.config.max_answers;
         episode.done = done;
-        let next_user_message = (!done).then(|| self.config.feedback.clone());
+        let next_user_message = (!done).then(|| match self.config.prompt_mode {
+            PromptMode::Simple => self.config.feedback.clone(),
+            PromptMode::Full => self.full_feedback(episode, turn, step_reward, answers_used),
+        });
         if let Some(feedback) = &next_user_message {
             episode
                 .messages
@@ -196,7 +250,56 @@ impl<V: Verifier> Environment for TryAgain<V> {
     }
 }
 
+/// A reward as Python's `str(float)` writes it (`0.0`, `1.0`, `0.5`), as DRIFT's `full`
+/// feedback shows it.
+fn python_float(x: f64) -> String {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e16 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
+}
+
 impl<V: Verifier> TryAgain<V> {
+    /// DRIFT's `build_turn_block`.
+    fn turn_block(&self, turn: usize, state: &str, actions_left: usize) -> String {
+        let format_prompt = match self.config.turn_format {
+            TurnFormat::ThinkAnswer => {
+                "<think> [Your thoughts] </think> <answer> [your answer] </answer>"
+            }
+            TurnFormat::Free => "<answer> [your answer] </answer>",
+        };
+        format!(
+            "Turn {turn}:\nState:\n{state}\nYou have {actions_left} actions left. Always output: \
+             {format_prompt} with no extra text. Strictly follow this format. Max response \
+             length: {} words (tokens).\n",
+            self.config.instruction_max_tokens
+        )
+    }
+
+    /// DRIFT's `build_reward_message` in `full` mode, after turn `turn`.
+    fn full_feedback(
+        &self,
+        episode: &EpisodeRecord,
+        turn: usize,
+        reward: f64,
+        answers_used: usize,
+    ) -> String {
+        let state = if answers_used > 0 {
+            self.config.feedback.clone()
+        } else {
+            self.config
+                .user_template
+                .replace("{prompt}", &episode.item.prompt)
+        };
+        let actions_left = self.config.max_answers.saturating_sub(answers_used);
+        format!(
+            "Reward:\n{}\n{}",
+            python_float(reward),
+            self.turn_block(turn + 1, &state, actions_left)
+        )
+    }
+
     fn think_answer_turn(
         &self,
         episode: &EpisodeRecord,
@@ -235,7 +338,9 @@ impl<V: Verifier> TryAgain<V> {
             .to_string();
         let stored = format!("<think>{think}</think><answer>{answer}</answer>");
         if answer.is_empty() {
-            // Parsed, but no valid action: nothing is executed and no penalty applies.
+            // Parsed, but no action: nothing is executed, and the released `process_turn`
+            // adds the format penalty (its `if actions ... else` branch).
+            record.format_penalty = self.config.format_penalty;
             record.reason = Reason::NoAnswer {
                 looked_for: "a non-empty <answer>".into(),
             };

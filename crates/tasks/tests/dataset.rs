@@ -139,13 +139,13 @@ fn errors_carry_path_line_and_field() {
         (
             "{\"prompt\": \"a\"}\n",
             Box::new(
-                |e| matches!(e, TaskError::MissingField { line: 1, field, .. } if field == "answer or solution or target"),
+                |e| matches!(e, TaskError::MissingField { line: 1, field, .. } if field == "answer or solution or target or reward_model.ground_truth"),
             ),
         ),
         (
             "{\"prompt\": 5, \"answer\": \"1\"}\n",
             Box::new(
-                |e| matches!(e, TaskError::FieldType { line: 1, field, expected: "a string", found: "a number", .. } if field == "prompt"),
+                |e| matches!(e, TaskError::FieldType { line: 1, field, expected: "a string or a list of {role, content} messages", found: "a number", .. } if field == "prompt"),
             ),
         ),
         (

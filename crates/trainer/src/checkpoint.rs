@@ -31,6 +31,14 @@ pub(crate) fn checkpoint_due(step: usize, every: usize, total: usize) -> bool {
     (every > 0 && step.is_multiple_of(every)) || step == total
 }
 
+/// A flag that asks a training loop to stop after the step in progress (set from a signal
+/// handler, another thread, a test).
+pub type StopFlag = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+pub(crate) fn stop_requested(flag: Option<&StopFlag>) -> bool {
+    flag.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+}
+
 /// A checkpoint read back.
 pub(crate) struct Restored<S> {
     pub info: CheckpointInfo,

@@ -18,6 +18,32 @@ pub trait Rewarder {
     /// # Errors
     /// Whatever the scorer cannot handle (e.g. a malformed dataset item).
     fn score(&self, prompt_index: usize, text: &str) -> Result<(f32, bool)>;
+
+    /// Sets `reward` and `correct` on every completion of `groups`. Default: [`score`] each
+    /// one. Rewarders that score in batches (remote reward functions) or normalise within a
+    /// prompt group (`normalize_then_sum`) override it.
+    ///
+    /// [`score`]: Rewarder::score
+    ///
+    /// # Errors
+    /// As [`score`](Rewarder::score).
+    fn score_groups(&self, groups: &mut [PromptGroup]) -> Result<()> {
+        for g in groups {
+            for c in &mut g.completions {
+                let (reward, correct) = self.score(g.prompt_index, &c.text)?;
+                c.reward = reward;
+                c.correct = Some(correct);
+            }
+        }
+        Ok(())
+    }
+
+    /// Named values about the completions scored since the last call (e.g. each reward
+    /// function's mean as `reward/<name>`), which the online trainer adds to the step's
+    /// metrics. Default: none.
+    fn take_metrics(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 impl<F: Fn(usize, &str) -> Result<(f32, bool)>> Rewarder for F {
@@ -58,6 +84,13 @@ pub trait RolloutSource {
         prompts: &[usize],
         params: &SamplingParams,
     ) -> Result<Vec<PromptGroup>>;
+
+    /// Named values about the rollouts since the last call, added to the step's metrics (a
+    /// [`SingleTurn`] source passes on its rewarder's [`Rewarder::take_metrics`]). Default:
+    /// none.
+    fn take_metrics(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 /// Single-turn rollouts: prompt `i` is `prompt_ids[i]` (token ids after any chat template),
@@ -111,14 +144,12 @@ impl RolloutSource for SingleTurn<'_> {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut groups = engine.generate_groups(&inputs, params)?;
-        for g in &mut groups {
-            for c in &mut g.completions {
-                let (reward, correct) = self.rewarder.score(g.prompt_index, &c.text)?;
-                c.reward = reward;
-                c.correct = Some(correct);
-            }
-        }
+        self.rewarder.score_groups(&mut groups)?;
         Ok(groups)
+    }
+
+    fn take_metrics(&self) -> Vec<(String, f64)> {
+        self.rewarder.take_metrics()
     }
 }
 

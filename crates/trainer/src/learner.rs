@@ -339,7 +339,7 @@ impl Learner {
         let multi = self.terms.len() > 1;
         let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
         let mut term_loss = vec![0.0f64; active.len()];
-        let (mut loss_total, mut norm_last) = (0.0, 0.0);
+        let (mut loss_total, mut norm_last, mut skipped) = (0.0, 0.0, 0usize);
         let mut lr_last = self.optim.next_lr();
         for _ in 0..cfg.num_iterations {
             for mini in rows.chunks(per_step) {
@@ -404,6 +404,7 @@ impl Learner {
                 loss_total += stats.loss;
                 norm_last = stats.grad_norm as f64;
                 lr_last = stats.lr;
+                skipped += usize::from(stats.skipped);
             }
         }
         self.batches += 1;
@@ -429,6 +430,9 @@ impl Learner {
             .set("grad_norm", norm_last)
             .set("lr", lr_last)
             .set("tokens", active.first().map_or(0, |t| t.tokens) as f64);
+        if skipped > 0 {
+            record.set("nonfinite_skipped", skipped as f64);
+        }
         if multi {
             for term in &self.terms {
                 record.set(format!("coef/{}", term.name), term.phase.coef_at(t_step));

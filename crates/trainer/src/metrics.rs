@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -116,32 +116,39 @@ fn to_line(path: &Path, rec: &StepRecord) -> Result<String> {
     Ok(s)
 }
 
-/// Reads a metrics log.
+/// Reads a metrics log. A last line without its newline that does not parse is the torn end
+/// of a write the process died in, and is dropped (the run resumes before it); any other bad
+/// line is an error naming it.
 ///
 /// # Errors
-/// [`TrainerError::Io`]; [`TrainerError::Json`] naming the file for a malformed line.
+/// [`TrainerError::Io`]; [`TrainerError::JsonLine`] naming the file and line of a malformed
+/// line.
 pub fn read_log(path: &Path) -> Result<Vec<StepRecord>> {
-    let f = std::fs::File::open(path).map_err(|source| TrainerError::Io {
-        op: "open",
+    let bytes = std::fs::read(path).map_err(|source| TrainerError::Io {
+        op: "read",
         path: path.to_path_buf(),
         source,
     })?;
     let mut out = Vec::new();
-    for line in std::io::BufReader::new(f).lines() {
-        let line = line.map_err(|source| TrainerError::Io {
-            op: "read",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
+    let mut lines = bytes.split(|&b| b == b'\n').enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        // `split` yields what follows the last newline as a final piece: empty for a complete
+        // file, the torn line otherwise.
+        let unterminated = lines.peek().is_none();
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        out.push(
-            serde_json::from_str(&line).map_err(|source| TrainerError::Json {
-                path: path.to_path_buf(),
-                source,
-            })?,
-        );
+        match serde_json::from_slice(line) {
+            Ok(rec) => out.push(rec),
+            Err(_) if unterminated => {}
+            Err(source) => {
+                return Err(TrainerError::JsonLine {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    source,
+                });
+            }
+        }
     }
     Ok(out)
 }
@@ -302,12 +309,27 @@ mod tests {
     }
 
     #[test]
-    fn malformed_line_is_a_json_error() {
+    fn malformed_line_is_an_error_naming_it_and_a_torn_last_line_is_dropped() {
         let dir = std::env::temp_dir().join(format!("rlft-metrics-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("m.jsonl");
         std::fs::write(&p, "{\"step\":0}\nnot json\n").unwrap();
-        assert!(matches!(read_log(&p), Err(TrainerError::Json { .. })));
+        assert!(matches!(
+            read_log(&p),
+            Err(TrainerError::JsonLine { line: 2, .. })
+        ));
+        // A torn last line (no newline) is dropped, and a resume rewrites the log without it.
+        std::fs::write(&p, "{\"step\":0}\n\n{\"step\":1}\n{\"step\":2,\"lo").unwrap();
+        assert_eq!(read_log(&p).unwrap().len(), 2);
+        drop(MetricsLog::open(&p, 2).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "{\"step\":0}\n{\"step\":1}\n"
+        );
+        // Terminated, the same bytes are corruption, named by line.
+        std::fs::write(&p, "{\"step\":0}\n\n{\"step\":1}\n{\"step\":2,\"lo\n").unwrap();
+        let err = read_log(&p).unwrap_err().to_string();
+        assert!(err.contains("m.jsonl:4:"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -11,7 +11,7 @@ use rlft_rollout::{RolloutEngine, SamplingParams};
 use rlft_samplers::{PromptSampler, SamplerState};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{RunDir, checkpoint_due, load_module};
+use crate::checkpoint::{RunDir, StopFlag, checkpoint_due, load_module, stop_requested};
 use crate::collect::{RolloutSource, collect_step};
 use crate::error::{Result, TrainerError};
 use crate::learner::{Learner, LearnerConfig};
@@ -86,6 +86,7 @@ pub struct OnlineTrainer<'a> {
     log: MetricsLog,
     step: usize,
     eval: Option<(usize, EvalHook<'a>)>,
+    stop: Option<StopFlag>,
 }
 
 impl std::fmt::Debug for OnlineTrainer<'_> {
@@ -178,6 +179,7 @@ impl<'a> OnlineTrainer<'a> {
             log,
             step,
             eval: None,
+            stop: None,
         })
     }
 
@@ -185,6 +187,13 @@ impl<'a> OnlineTrainer<'a> {
     /// its values to that step's metrics line (e.g. held-out accuracy during training).
     pub fn with_eval(mut self, every: usize, hook: EvalHook<'a>) -> Self {
         self.eval = Some((every.max(1), hook));
+        self
+    }
+
+    /// Stops [`run`](Self::run) after the step in progress once `flag` is set (e.g. by a
+    /// SIGINT handler), with a checkpoint of that step.
+    pub fn with_stop(mut self, flag: StopFlag) -> Self {
+        self.stop = Some(flag);
         self
     }
 
@@ -214,7 +223,8 @@ impl<'a> OnlineTrainer<'a> {
     }
 
     /// Runs until `cfg.steps` steps are done or `stop_after` more steps have run, writing a
-    /// metrics line per step and checkpoints. `on_step` sees each record.
+    /// metrics line per step and checkpoints. `on_step` sees each record. A set
+    /// [`with_stop`](Self::with_stop) flag ends the loop after the current step, checkpointed.
     ///
     /// # Errors
     /// Any error of the parts; I/O.
@@ -235,8 +245,12 @@ impl<'a> OnlineTrainer<'a> {
             }
             self.log.append(&rec)?;
             on_step(&rec);
-            if checkpoint_due(self.step, self.cfg.checkpoint_every, self.cfg.steps) {
+            let stop = stop_requested(self.stop.as_ref());
+            if stop || checkpoint_due(self.step, self.cfg.checkpoint_every, self.cfg.steps) {
                 self.checkpoint()?;
+            }
+            if stop {
+                break;
             }
         }
         Ok(())
@@ -289,6 +303,10 @@ impl<'a> OnlineTrainer<'a> {
         )
         .set("tokens_per_s", collected.tokens as f64 / secs.max(1e-9))
         .set("seconds", secs);
+        // Per-reward-function means (`reward/<name>`) and other values the source reports.
+        for (name, v) in self.source.take_metrics() {
+            rec.set(name, v);
+        }
         // Reasoning-behaviour counters (spec prerl.md §3), mean per trained completion: SEAL's
         // substring matching, and whole words (`_words`).
         let texts = || {

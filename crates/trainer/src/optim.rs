@@ -22,6 +22,19 @@ pub enum LrSchedule {
     Cosine,
 }
 
+/// What an optimiser step does when its loss or gradient norm is NaN or infinite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NanPolicy {
+    /// Stop the run with [`TrainerError::NonFinite`] before the step is applied, so no
+    /// checkpoint or export holds it. Default.
+    #[default]
+    Stop,
+    /// Skip the update (the model and AdamW moments stay as they were), count the step and
+    /// go on; the step's record has `nonfinite_skipped` = 1.
+    SkipStep,
+}
+
 /// AdamW, clipping and schedule. Defaults: torch's `AdamW` (β 0.9 / 0.999, ε 1e-8, weight decay
 /// 0.01), Hugging Face's `max_grad_norm` 1.0 and linear schedule, TRL's GRPO learning rate 1e-6.
 /// Burn's own `AdamWConfig` defaults differ (ε 1e-5, weight decay 1e-4) and its clipping is per
@@ -45,6 +58,8 @@ pub struct OptimConfig {
     pub schedule: LrSchedule,
     /// Linear warmup steps from 0. Default 0.
     pub warmup_steps: usize,
+    /// A step whose loss or gradient norm is not finite: `stop` (default) or `skip-step`.
+    pub nan_policy: NanPolicy,
 }
 
 impl Default for OptimConfig {
@@ -58,6 +73,7 @@ impl Default for OptimConfig {
             max_grad_norm: Some(1.0),
             schedule: LrSchedule::Linear,
             warmup_steps: 0,
+            nan_policy: NanPolicy::Stop,
         }
     }
 }
@@ -132,8 +148,9 @@ impl OptimConfig {
 
 /// Global L2 norm of all gradients of `module`, and the gradients scaled so that norm is at
 /// most `max_norm` (torch `clip_grad_norm_`: coef = max_norm / (norm + 1e-6), applied when
-/// below 1). Returns the norm before clipping. A non-finite norm leaves the gradients as they
-/// are; the caller decides whether to skip the step.
+/// below 1). Returns the norm before clipping, NaN or infinite when any gradient is. A
+/// non-finite norm leaves the gradients as they are; the caller decides whether to skip the
+/// step.
 pub fn clip_grad_norm<M: Module>(
     module: &M,
     mut grads: GradientsParams,
@@ -146,7 +163,8 @@ pub fn clip_grad_norm<M: Module>(
     module.visit(&mut sq);
     let norm = sq
         .total
-        .map_or(0.0, |t| t.into_scalar::<f32>().max(0.0).sqrt());
+        // `f32::max` would turn a NaN sum into 0 and hide it.
+        .map_or(0.0, |t| t.into_scalar::<f32>().sqrt());
     if let Some(max) = max_norm {
         let coef = max as f64 / (norm as f64 + 1e-6);
         if norm.is_finite() && coef < 1.0 {
@@ -304,6 +322,9 @@ pub struct StepStats {
     pub lr: f64,
     /// Micro-batches that produced a loss (the others had nothing to train on).
     pub micro_batches: usize,
+    /// The update was skipped because the loss or gradient norm was not finite
+    /// ([`NanPolicy::SkipStep`]).
+    pub skipped: bool,
 }
 
 /// The one optimiser step that RL and SFT share: accumulate the gradients of a window of
@@ -371,9 +392,10 @@ impl OptimStep {
     /// Runs `micro_batches` micro-batches through `loss_of` (which returns the loss to
     /// backpropagate, already scaled for accumulation, or `None` when the micro-batch has
     /// nothing to train on), then clips and steps. `model` must be on an autodiff device.
+    /// A non-finite loss or gradient norm is handled by [`OptimConfig::nan_policy`].
     ///
     /// # Errors
-    /// Whatever `loss_of` returns.
+    /// Whatever `loss_of` returns; [`TrainerError::NonFinite`] under [`NanPolicy::Stop`].
     pub fn run<F>(
         &mut self,
         mut model: rlft_models::CausalLm,
@@ -394,7 +416,27 @@ impl OptimStep {
         }
         let (grads, grad_norm) = clip_grad_norm(&model, acc.grads(), self.cfg.max_grad_norm);
         let lr = self.next_lr();
-        model = self.adamw.step(lr, model, grads);
+        let bad = if !loss.is_finite() {
+            Some(("loss", loss))
+        } else if !grad_norm.is_finite() {
+            Some(("gradient norm", grad_norm as f64))
+        } else {
+            None
+        };
+        let skipped = match (bad, self.cfg.nan_policy) {
+            (Some((what, value)), NanPolicy::Stop) => {
+                return Err(TrainerError::NonFinite {
+                    what,
+                    value,
+                    step: self.step,
+                });
+            }
+            (Some(_), NanPolicy::SkipStep) => true,
+            (None, _) => {
+                model = self.adamw.step(lr, model, grads);
+                false
+            }
+        };
         self.step += 1;
         Ok((
             model,
@@ -403,6 +445,7 @@ impl OptimStep {
                 grad_norm,
                 lr,
                 micro_batches: used,
+                skipped,
             },
         ))
     }

@@ -14,7 +14,7 @@ use rlft_core::{
 use rlft_models::CausalLm;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{RunDir, checkpoint_due};
+use crate::checkpoint::{RunDir, StopFlag, checkpoint_due, stop_requested};
 use crate::error::{Result, TrainerError};
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::optim::{OptimConfig, OptimStep};
@@ -274,6 +274,9 @@ impl<'e> SftLoop<'e> {
             .set("lr", stats.lr)
             .set("tokens", tokens as f64)
             .set("epoch", epoch as f64);
+        if stats.skipped {
+            rec.set("nonfinite_skipped", 1.0);
+        }
         Ok((model, rec))
     }
 }
@@ -312,6 +315,7 @@ pub struct SftTrainer<'e> {
     model: CausalLm,
     log: MetricsLog,
     step: usize,
+    stop: Option<StopFlag>,
 }
 
 impl std::fmt::Debug for SftTrainer<'_> {
@@ -368,7 +372,15 @@ impl<'e> SftTrainer<'e> {
             model,
             log,
             step,
+            stop: None,
         })
+    }
+
+    /// Stops [`run`](Self::run) after the step in progress once `flag` is set (e.g. by a
+    /// SIGINT handler), with a checkpoint of that step.
+    pub fn with_stop(mut self, flag: StopFlag) -> Self {
+        self.stop = Some(flag);
+        self
     }
 
     /// Optimiser steps completed.
@@ -411,8 +423,12 @@ impl<'e> SftTrainer<'e> {
             self.log.append(&rec)?;
             on_step(&rec);
             self.step += 1;
-            if checkpoint_due(self.step, self.inner.cfg.checkpoint_every, total) {
+            let stop = stop_requested(self.stop.as_ref());
+            if stop || checkpoint_due(self.step, self.inner.cfg.checkpoint_every, total) {
                 self.checkpoint()?;
+            }
+            if stop {
+                break;
             }
         }
         Ok(())

@@ -3,9 +3,8 @@
 
 use burn::tensor::Device;
 use rlft_models::{CausalLm, CharTokenizer, ChatTokenizer, qwen2};
-use rlft_rollout::{
-    HttpConfig, HttpEngine, LocalConfig, LocalEngine, SamplingParams, Server, ServerConfig,
-};
+use rlft_rollout::{HttpConfig, HttpEngine, LocalConfig, LocalEngine, SamplingParams};
+use rlft_serve::{ServeConfig, Server};
 use rlft_tasks::{
     AnswerSource, ExactMatch, ExactMatchConfig, TaskItem, TryAgain, TryAgainConfig, TurnFormat,
 };
@@ -59,7 +58,7 @@ fn episodes_over_http_equal_episodes_on_the_local_engine() {
     let direct = source.rollout(&local, &[0, 2], &params).unwrap();
     let server = Server::new(
         LocalEngine::new(model, Some(tok.clone()), LocalConfig::default()).unwrap(),
-        ServerConfig::loopback(),
+        ServeConfig::loopback(),
     )
     .spawn()
     .unwrap();

@@ -7,6 +7,8 @@
 //! - [`fs::write_atomic`] and [`fs::write_atomic_with`]: write a file so that a reader sees the
 //!   old contents or the new, never half of them (temporary file in the same directory, fsync,
 //!   rename).
+//! - [`lines::Lines`] and [`lines::read_text`]: user text files read with a cap per line (or
+//!   per file), a UTF-8 byte-order mark skipped, and invalid UTF-8 named by line.
 //!
 //! ```
 //! use rlft_util::{fs, seed};
@@ -28,4 +30,5 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod fs;
+pub mod lines;
 pub mod seed;

@@ -1,12 +1,16 @@
 //! Advantage estimators: per-completion rewards in, one advantage per completion out.
 //!
 //! Rewards come flat, grouped by prompt: `rewards[g * k .. (g + 1) * k]` are the k completions
-//! of prompt g, as TRL and verl lay them out. NaN marks an unscorable completion (TRL: every
+//! of prompt g, as TRL lays them out ([`AdvantageEstimator::compute`]), or in groups named by a
+//! uid per row, in any order and of any size, as verl does
+//! ([`AdvantageEstimator::compute_groups`] with a [`GroupIndex`]). NaN marks an unscorable completion (TRL: every
 //! reward function returned `None`): it is left out of every mean and standard deviation and
 //! gets advantage 0. Infinite rewards are an error. Statistics are computed in f64 and the
 //! result is rounded to f32 once.
 
+mod groups;
 mod grpo;
+mod multi_reward;
 mod reinforce_pp;
 mod rloo;
 mod sign_weights;
@@ -14,6 +18,9 @@ mod sign_weights;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
+
+pub use groups::{GroupIndex, SingletonGroups};
+pub use multi_reward::{RewardAggregation, RewardTable, trl_advantages};
 
 /// How GRPO divides the centred rewards (TRL `scale_rewards`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -92,6 +99,14 @@ pub enum AdvantageEstimator {
         #[serde(default = "default_whiten_eps")]
         epsilon: f32,
     },
+    /// (r − batch mean) / (batch std + ε), unbiased std, no grouping: the last step of TRL's
+    /// `multi_objective_aggregation = "normalize_then_sum"` (GDPO), applied to the rewards
+    /// [`RewardTable::combine`] gives.
+    BatchNormalize {
+        /// Added to the std. Default 1e-4 (TRL).
+        #[serde(default = "default_trl_eps")]
+        epsilon: f32,
+    },
     /// Positive-sample reinforcement (Zhu et al. 2025): A = 1 on correct samples; incorrect
     /// samples leave the batch.
     Psr {
@@ -157,30 +172,85 @@ impl AdvantageEstimator {
         group_size: usize,
         lengths: Option<&[usize]>,
     ) -> Result<Advantages> {
+        if rewards.is_empty() {
+            return Err(CoreError::EmptyBatch { what: "rewards" });
+        }
+        if self.is_group_relative() && group_size < 2 {
+            return Err(CoreError::GroupTooSmall { group_size });
+        }
+        let groups = GroupIndex::consecutive(rewards.len(), group_size)?;
+        self.compute_groups(rewards, &groups, lengths, SingletonGroups::Error)
+    }
+
+    /// Advantages for `rewards` grouped by `groups` (consecutive runs, sizes, or verl-style uids),
+    /// with `singletons` deciding what a group of one gets. Estimators that are not group-relative
+    /// ignore the grouping.
+    ///
+    /// ```
+    /// use rlft_core::{AdvantageEstimator, GroupIndex, RewardScale, SingletonGroups};
+    ///
+    /// let verl = AdvantageEstimator::Grpo { scale: RewardScale::Group, epsilon: 1e-6 };
+    /// let groups = GroupIndex::from_uids(&[7, 9, 7, 3]); // {0, 2}, {1}, {3}
+    /// let a = verl.compute_groups(&[1.0, 0.5, 0.0, 2.0], &groups, None, SingletonGroups::Verl)?;
+    /// assert!((a.values[0] - 0.7071).abs() < 1e-4 && (a.values[2] + 0.7071).abs() < 1e-4);
+    /// assert!((a.values[1] - 0.5).abs() < 1e-6); // a singleton: mean 0, std 1
+    /// // TRL-style configs reject the singleton.
+    /// assert!(verl.compute_groups(&[1.0, 0.5, 0.0, 2.0], &groups, None, SingletonGroups::Error).is_err());
+    /// # Ok::<(), rlft_core::CoreError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`CoreError::EmptyBatch`]; [`CoreError::ShapeMismatch`] when `groups` or `lengths` cover
+    /// a different number of rows; [`CoreError::GroupTooSmall`] for an empty group, or a group
+    /// of one under [`SingletonGroups::Error`] (group-relative estimators);
+    /// [`CoreError::NonFiniteReward`] for ±∞; [`CoreError::Config`] for a bad parameter.
+    pub fn compute_groups(
+        &self,
+        rewards: &[f32],
+        groups: &GroupIndex,
+        lengths: Option<&[usize]>,
+        singletons: SingletonGroups,
+    ) -> Result<Advantages> {
         self.validate()?;
-        check_rewards(rewards, group_size, self.is_group_relative())?;
-        if let Some(l) = lengths
-            && l.len() != rewards.len()
-        {
-            return Err(CoreError::ShapeMismatch {
-                what: "lengths",
-                expected: vec![rewards.len()],
-                found: vec![l.len()],
-            });
+        if rewards.is_empty() {
+            return Err(CoreError::EmptyBatch { what: "rewards" });
+        }
+        for (what, len) in [
+            ("groups", Some(groups.rows())),
+            ("lengths", lengths.map(<[usize]>::len)),
+        ] {
+            if let Some(len) = len
+                && len != rewards.len()
+            {
+                return Err(CoreError::ShapeMismatch {
+                    what,
+                    expected: vec![rewards.len()],
+                    found: vec![len],
+                });
+            }
+        }
+        if self.is_group_relative() {
+            groups.check_sizes(singletons)?;
+        }
+        if let Some((index, &value)) = rewards.iter().enumerate().find(|(_, r)| r.is_infinite()) {
+            return Err(CoreError::NonFiniteReward { index, value });
         }
         let out = match *self {
-            Self::Grpo { scale, epsilon } => grpo::grpo(rewards, group_size, scale, epsilon),
-            Self::DrGrpo => grpo::grpo(rewards, group_size, RewardScale::None, 0.0),
-            Self::Rloo => rloo::rloo(rewards, group_size),
+            Self::Grpo { scale, epsilon } => {
+                grpo::grpo(rewards, groups, singletons, scale, epsilon)
+            }
+            Self::DrGrpo => grpo::grpo(rewards, groups, singletons, RewardScale::None, 0.0),
+            Self::Rloo => rloo::rloo(rewards, groups, singletons),
             Self::ReinforcePlusPlus { epsilon } => reinforce_pp::whiten(
                 rewards.iter().map(|&r| r as f64).collect(),
                 lengths,
                 epsilon,
             ),
             Self::ReinforcePlusPlusBaseline { epsilon } => {
-                let centred = grpo::centre(rewards, group_size);
+                let centred = grpo::centre(rewards, groups, singletons);
                 reinforce_pp::whiten(centred, lengths, epsilon)
             }
+            Self::BatchNormalize { epsilon } => multi_reward::batch_normalize(rewards, epsilon),
             Self::Psr { success_threshold } => {
                 sign_weights::sign_weights(rewards, success_threshold, Some(1.0), None)
             }
@@ -211,7 +281,9 @@ impl AdvantageEstimator {
             }
         };
         match *self {
-            Self::Grpo { epsilon, .. } => bad("advantage.epsilon", epsilon),
+            Self::Grpo { epsilon, .. } | Self::BatchNormalize { epsilon } => {
+                bad("advantage.epsilon", epsilon)
+            }
             Self::ReinforcePlusPlus { epsilon } | Self::ReinforcePlusPlusBaseline { epsilon } => {
                 bad("advantage.epsilon", epsilon)
             }
@@ -239,25 +311,6 @@ fn finite(field: &'static str, v: f32) -> Result<()> {
             reason: format!("must be finite, got {v}"),
         })
     }
-}
-
-fn check_rewards(rewards: &[f32], group_size: usize, group_relative: bool) -> Result<()> {
-    if rewards.is_empty() {
-        return Err(CoreError::EmptyBatch { what: "rewards" });
-    }
-    if group_size == 0 || (group_relative && group_size < 2) {
-        return Err(CoreError::GroupTooSmall { group_size });
-    }
-    if !rewards.len().is_multiple_of(group_size) {
-        return Err(CoreError::RaggedGroups {
-            len: rewards.len(),
-            group_size,
-        });
-    }
-    if let Some((index, &value)) = rewards.iter().enumerate().find(|(_, r)| r.is_infinite()) {
-        return Err(CoreError::NonFiniteReward { index, value });
-    }
-    Ok(())
 }
 
 /// Mean of the non-NaN values, with their count (NaN mean when there are none).

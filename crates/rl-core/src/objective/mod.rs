@@ -5,11 +5,13 @@ mod aggregation;
 mod kl;
 mod nll;
 mod policy;
+mod surrogate;
 
 pub use aggregation::LossAggregation;
 pub use kl::{KlEstimator, kl_divergence};
 pub use nll::{NllNormalization, WeightedNll};
 pub use policy::{ImportanceLevel, PolicyLoss, PolicyLossConfig};
+pub use surrogate::Surrogate;
 
 use std::collections::BTreeMap;
 

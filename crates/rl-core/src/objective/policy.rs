@@ -4,8 +4,9 @@
 use burn::tensor::{Bool, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::surrogate::{sapo_loss, vespo_weight};
 use super::{
-    KlEstimator, LossAggregation, Metrics, Objective, ObjectiveInput, ObjectiveOutput,
+    KlEstimator, LossAggregation, Metrics, Objective, ObjectiveInput, ObjectiveOutput, Surrogate,
     kl_divergence, masked_mean,
 };
 use crate::batch::PolicyTensors;
@@ -54,6 +55,9 @@ pub struct PolicyLossConfig {
     /// Entropy bonus coefficient: the loss subtracts coef × masked mean entropy / GA. Default
     /// 0.0 (TRL `entropy_coef`).
     pub entropy_coef: f32,
+    /// The per-token policy term: `clip` (default; PPO's clipped surrogate), or TRL 1.16's
+    /// `cispo`, `sapo` or `vespo`. See [`Surrogate`].
+    pub surrogate: Surrogate,
 }
 
 impl Default for PolicyLossConfig {
@@ -70,6 +74,7 @@ impl Default for PolicyLossConfig {
             kl_estimator: KlEstimator::K3,
             kl_bias_correction: true,
             entropy_coef: 0.0,
+            surrogate: Surrogate::Clip {},
         }
     }
 }
@@ -86,6 +91,45 @@ impl PolicyLossConfig {
             kl_bias_correction: false,
             ..Self::default()
         }
+    }
+
+    /// TRL 1.16's `loss_type` as a surrogate and an aggregation, the other fields at TRL's
+    /// defaults: `grpo`, `bnpo`, `dr_grpo` (with `max_completion_length`), `dapo`, `luspo`,
+    /// `cispo` (= `cispo` surrogate + `dapo` aggregation), `sapo` (+ `grpo`), `vespo`
+    /// (+ `dapo`).
+    ///
+    /// # Errors
+    /// [`CoreError::Config`] for any other name.
+    pub fn trl(loss_type: &str, max_completion_length: usize) -> Result<Self> {
+        let (surrogate, aggregation) = match loss_type {
+            "grpo" => (Surrogate::Clip {}, LossAggregation::Grpo),
+            "bnpo" => (Surrogate::Clip {}, LossAggregation::Bnpo),
+            "dr_grpo" => (
+                Surrogate::Clip {},
+                LossAggregation::DrGrpo {
+                    max_completion_length,
+                },
+            ),
+            "dapo" => (Surrogate::Clip {}, LossAggregation::Dapo),
+            "luspo" => (Surrogate::Clip {}, LossAggregation::Luspo),
+            "cispo" => (Surrogate::Cispo {}, LossAggregation::Dapo),
+            "sapo" => (Surrogate::sapo(), LossAggregation::Grpo),
+            "vespo" => (Surrogate::vespo(), LossAggregation::Dapo),
+            other => {
+                return Err(CoreError::Config {
+                    field: "loss_type",
+                    reason: format!(
+                        "expected one of grpo, bnpo, dr_grpo, dapo, luspo, cispo, sapo, vespo, \
+                         got {other:?}"
+                    ),
+                });
+            }
+        };
+        Ok(Self {
+            surrogate,
+            aggregation,
+            ..Self::default()
+        })
     }
 
     /// Checks every field; the error names the field and says what was expected.
@@ -145,6 +189,32 @@ impl PolicyLossConfig {
         if let LossAggregation::SeqMeanTokenSumNorm { horizon: Some(0) } = self.aggregation {
             return err("aggregation.horizon", "must be ≥ 1, got 0".into());
         }
+        self.surrogate.validate()?;
+        if !matches!(self.surrogate, Surrogate::Clip {}) {
+            let name = self.surrogate.name();
+            if let Some(d) = self.delta {
+                return err(
+                    "delta",
+                    format!("the δ cap applies to surrogate clip only, got {d} with {name}"),
+                );
+            }
+            if let Some(c) = self.dual_clip {
+                return err(
+                    "dual_clip",
+                    format!("the dual clip applies to surrogate clip only, got {c} with {name}"),
+                );
+            }
+        }
+        if matches!(self.surrogate, Surrogate::Cispo {}) && self.epsilon_high <= 0.0 {
+            return err(
+                "epsilon_high",
+                format!(
+                    "cispo caps the ratio at epsilon_high, so it must be > 0 (ScaleRL uses 5.0), \
+                     got {}",
+                    self.epsilon_high
+                ),
+            );
+        }
         Ok(())
     }
 
@@ -163,7 +233,8 @@ impl PolicyLossConfig {
 /// exp(Σ m·(ℓ − ℓ_old) / max(Σ m, 1))):
 ///
 /// ```text
-/// L_t = −min(min(ρ, δ)·A, clip(ρ, 1 − ε_low, 1 + ε_high)·A)      (δ optional)
+/// L_t = −min(min(ρ, δ)·A, clip(ρ, 1 − ε_low, 1 + ε_high)·A)      (δ optional; surrogate `clip`,
+///                                                                 see [`Surrogate`] for the others)
 /// L_t = min(L_t, −c·A) where A < 0                               (dual clip c, optional)
 /// L_t += β · KL_t · ρ                                            (KL, ρ only with bias correction)
 /// loss = aggregate(L, mask) − coef · mean_masked(entropy) / GA
@@ -172,7 +243,9 @@ impl PolicyLossConfig {
 /// Metrics use TRL's names: `clip_ratio/low_mean`, `clip_ratio/high_mean`,
 /// `clip_ratio/region_mean`, `clip_ratio/low_min`, `clip_ratio/high_max`, `kl` (when β > 0),
 /// `entropy` (when given), plus `ratio_mean`, `policy_loss`, and verl's `pg_clipfrac`,
-/// `ppo_kl` and, with dual clip, `pg_clipfrac_lower`.
+/// `ppo_kl` and, with dual clip, `pg_clipfrac_lower`. The clip fractions are reported for the
+/// `clip` surrogate only; `cispo` reports TRL's `cispo_clip_ratio` and `vespo`
+/// `vespo/phi_seq_mean`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyLoss {
     config: PolicyLossConfig,
@@ -191,10 +264,17 @@ struct Forward {
     kl: Option<Tensor<2>>,
     log_ratio: Tensor<2>,
     ratio: Tensor<2>,
+    adv: Tensor<2>,
+    clip: Option<ClipParts>,
+    /// VESPO's per-row weight φ, `[B, 1]`.
+    phi: Option<Tensor<2>>,
+}
+
+/// The clip surrogate's pieces, for TRL's and verl's clip metrics.
+struct ClipParts {
     capped: Tensor<2>,
     surrogate: Tensor<2>,
     clipped_surrogate: Tensor<2>,
-    adv: Tensor<2>,
 }
 
 impl PolicyLoss {
@@ -239,22 +319,60 @@ impl PolicyLoss {
             .clone()
             .unsqueeze_dim::<2>(1)
             .expand([b, w]);
-        let clipped = ratio
-            .clone()
-            .clamp(1.0 - cfg.epsilon_low, 1.0 + cfg.epsilon_high);
-        let capped = match cfg.delta {
-            Some(d) => ratio.clone().clamp_max(d),
-            None => ratio.clone(),
+        let mut clip = None;
+        let mut phi = None;
+        // ℓ with masked positions neutralised, for the surrogates that multiply by it.
+        let logps_active = || logps.clone().mask_fill(masked.clone(), 0.0);
+        let mut per_token = match cfg.surrogate {
+            Surrogate::Clip {} => {
+                let clipped = ratio
+                    .clone()
+                    .clamp(1.0 - cfg.epsilon_low, 1.0 + cfg.epsilon_high);
+                let capped = match cfg.delta {
+                    Some(d) => ratio.clone().clamp_max(d),
+                    None => ratio.clone(),
+                };
+                let surrogate = capped.clone() * adv.clone();
+                let clipped_surrogate = clipped * adv.clone();
+                let mut per_token = surrogate.clone().min_pair(clipped_surrogate.clone()).neg();
+                if let Some(c) = cfg.dual_clip {
+                    let floor = adv.clone().neg() * c;
+                    let dual = per_token.clone().min_pair(floor);
+                    per_token = per_token.mask_where(adv.clone().lower_elem(0.0), dual);
+                }
+                clip = Some(ClipParts {
+                    capped,
+                    surrogate,
+                    clipped_surrogate,
+                });
+                per_token.expand([b, t])
+            }
+            Surrogate::Cispo {} => {
+                let weight = ratio.clone().clamp_max(cfg.epsilon_high).detach();
+                (weight * adv.clone()).expand([b, t]).neg() * logps_active()
+            }
+            Surrogate::Sapo {
+                temperature_pos,
+                temperature_neg,
+            } => sapo_loss(ratio.clone(), adv.clone(), temperature_pos, temperature_neg)
+                .expand([b, t]),
+            Surrogate::Vespo {
+                k_pos,
+                lambda_pos,
+                k_neg,
+                lambda_neg,
+            } => {
+                let row_adv = batch.advantages.clone().unsqueeze_dim::<2>(1);
+                let w = vespo_weight(
+                    log_ratio.clone(),
+                    mask.clone(),
+                    row_adv.clone(),
+                    (k_pos, lambda_pos, k_neg, lambda_neg),
+                );
+                phi = Some(w.clone());
+                (w * row_adv).expand([b, t]).neg() * logps_active()
+            }
         };
-        let surrogate = capped.clone() * adv.clone();
-        let clipped_surrogate = clipped * adv.clone();
-        let mut per_token = surrogate.clone().min_pair(clipped_surrogate.clone()).neg();
-        if let Some(c) = cfg.dual_clip {
-            let floor = adv.clone().neg() * c;
-            let dual = per_token.clone().min_pair(floor);
-            per_token = per_token.mask_where(adv.clone().lower_elem(0.0), dual);
-        }
-        let mut per_token = per_token.expand([b, t]);
         let mut kl_out = None;
         if cfg.beta != 0.0 {
             let r = batch.ref_logps.clone().ok_or(CoreError::MissingInput {
@@ -275,10 +393,9 @@ impl PolicyLoss {
             kl: kl_out,
             log_ratio,
             ratio,
-            capped,
-            surrogate,
-            clipped_surrogate,
             adv,
+            clip,
+            phi,
         })
     }
 }
@@ -321,42 +438,74 @@ impl Objective for PolicyLoss {
 
         // Diagnostics, on detached tensors.
         let w = f.ratio.dims()[1];
-        let (capped, ratio, adv) = (f.capped.detach(), f.ratio.detach(), f.adv.detach());
-        let negative_adv = adv.clone().lower_elem(0.0);
-        let low = capped
-            .clone()
-            .lower_elem(1.0 - cfg.epsilon_low)
-            .bool_and(negative_adv.clone());
-        let high = capped
-            .greater_elem(1.0 + cfg.epsilon_high)
-            .bool_and(adv.clone().greater_elem(0.0));
-        let region = low.clone().bool_or(high.clone());
+        let (ratio, adv) = (f.ratio.detach(), f.adv.detach());
         let rows = RowStats::new(&mask, w);
-        metrics.push("clip_ratio/low_mean", rows.mean(low.clone().float()));
-        metrics.push("clip_ratio/high_mean", rows.mean(high.clone().float()));
-        metrics.push("clip_ratio/region_mean", rows.mean(region.float()));
-        metrics.push("clip_ratio/low_min", rows.row_extreme(low.float(), false));
-        metrics.push("clip_ratio/high_max", rows.row_extreme(high.float(), true));
-        metrics.push("ratio_mean", rows.mean(ratio));
-        let s1 = f.surrogate.detach().neg();
-        let s2 = f.clipped_surrogate.detach().neg();
-        let token_rows = RowStats::new(&mask, t);
-        let clipfrac = s2.clone().greater(s1.clone()).float().expand([b, t]);
-        metrics.push("pg_clipfrac", token_rows.mean(clipfrac));
+        metrics.push("ratio_mean", rows.mean(ratio.clone()));
         metrics.push(
             "ppo_kl",
             masked_mean(f.log_ratio.detach().neg(), mask.clone()),
         );
-        if let Some(c) = cfg.dual_clip {
-            let l1 = s1.max_pair(s2);
-            let lower = l1
-                .greater(adv.neg() * c)
-                .bool_and(negative_adv)
-                .float()
-                .expand([b, t]);
-            metrics.push("pg_clipfrac_lower", token_rows.mean(lower));
+        match cfg.surrogate {
+            Surrogate::Cispo {} => {
+                // TRL: ratio above the cap where A > 0.
+                let capped = ratio
+                    .greater_elem(cfg.epsilon_high)
+                    .bool_and(adv.clone().greater_elem(0.0));
+                metrics.push("cispo_clip_ratio", rows.mean(capped.float()));
+            }
+            Surrogate::Vespo { .. } => {
+                if let Some(phi) = f.phi {
+                    metrics.push("vespo/phi_seq_mean", phi.mean());
+                }
+            }
+            Surrogate::Clip {} | Surrogate::Sapo { .. } => {}
+        }
+        if let Some(clip) = f.clip {
+            clip_metrics(cfg, clip, adv, &mask, [b, t], &mut metrics);
         }
         Ok(ObjectiveOutput { loss, metrics })
+    }
+}
+
+/// TRL's clip fractions (`clip_ratio/*`) and verl's (`pg_clipfrac`, `pg_clipfrac_lower`).
+fn clip_metrics(
+    cfg: &PolicyLossConfig,
+    clip: ClipParts,
+    adv: Tensor<2>,
+    mask: &Tensor<2>,
+    [b, t]: [usize; 2],
+    metrics: &mut Metrics,
+) {
+    let capped = clip.capped.detach();
+    let w = capped.dims()[1];
+    let negative_adv = adv.clone().lower_elem(0.0);
+    let low = capped
+        .clone()
+        .lower_elem(1.0 - cfg.epsilon_low)
+        .bool_and(negative_adv.clone());
+    let high = capped
+        .greater_elem(1.0 + cfg.epsilon_high)
+        .bool_and(adv.clone().greater_elem(0.0));
+    let region = low.clone().bool_or(high.clone());
+    let rows = RowStats::new(mask, w);
+    metrics.push("clip_ratio/low_mean", rows.mean(low.clone().float()));
+    metrics.push("clip_ratio/high_mean", rows.mean(high.clone().float()));
+    metrics.push("clip_ratio/region_mean", rows.mean(region.float()));
+    metrics.push("clip_ratio/low_min", rows.row_extreme(low.float(), false));
+    metrics.push("clip_ratio/high_max", rows.row_extreme(high.float(), true));
+    let s1 = clip.surrogate.detach().neg();
+    let s2 = clip.clipped_surrogate.detach().neg();
+    let token_rows = RowStats::new(mask, t);
+    let clipfrac = s2.clone().greater(s1.clone()).float().expand([b, t]);
+    metrics.push("pg_clipfrac", token_rows.mean(clipfrac));
+    if let Some(c) = cfg.dual_clip {
+        let l1 = s1.max_pair(s2);
+        let lower = l1
+            .greater(adv.neg() * c)
+            .bool_and(negative_adv)
+            .float()
+            .expand([b, t]);
+        metrics.push("pg_clipfrac_lower", token_rows.mean(lower));
     }
 }
 
