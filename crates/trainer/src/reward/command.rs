@@ -123,18 +123,7 @@ impl CommandReward {
                 reason: "must name a program, got an empty list".into(),
             });
         }
-        if config.batch_size == 0 {
-            return Err(TrainerError::Config {
-                field: "reward.batch_size",
-                reason: "must be ≥ 1, got 0".into(),
-            });
-        }
-        if !(config.timeout_s.is_finite() && config.timeout_s > 0.0) {
-            return Err(TrainerError::Config {
-                field: "reward.timeout_s",
-                reason: format!("must be finite and > 0, got {}", config.timeout_s),
-            });
-        }
+        super::check_batch_and_timeout(config.batch_size, config.timeout_s)?;
         Ok(Self {
             config,
             running: Mutex::new(None),

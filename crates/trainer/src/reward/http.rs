@@ -80,18 +80,7 @@ impl HttpReward {
     /// # Errors
     /// [`TrainerError::Config`] for a zero batch size or a bad URL or timeout.
     pub fn new(config: HttpRewardConfig) -> Result<Self> {
-        if config.batch_size == 0 {
-            return Err(TrainerError::Config {
-                field: "reward.batch_size",
-                reason: "must be ≥ 1, got 0".into(),
-            });
-        }
-        if !(config.timeout_s.is_finite() && config.timeout_s > 0.0) {
-            return Err(TrainerError::Config {
-                field: "reward.timeout_s",
-                reason: format!("must be finite and > 0, got {}", config.timeout_s),
-            });
-        }
+        super::check_batch_and_timeout(config.batch_size, config.timeout_s)?;
         if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
             return Err(TrainerError::Config {
                 field: "reward.url",

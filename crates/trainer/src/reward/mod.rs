@@ -65,6 +65,24 @@ pub(crate) struct WireReply {
 }
 
 /// Checks a reply's length and values; NaN for `null`.
+/// The checks shared by the remote reward kinds: a batch of at least one item and a finite,
+/// positive timeout.
+pub(crate) fn check_batch_and_timeout(batch_size: usize, timeout_s: f64) -> Result<()> {
+    if batch_size == 0 {
+        return Err(TrainerError::Config {
+            field: "reward.batch_size",
+            reason: "must be ≥ 1, got 0".into(),
+        });
+    }
+    if !(timeout_s.is_finite() && timeout_s > 0.0) {
+        return Err(TrainerError::Config {
+            field: "reward.timeout_s",
+            reason: format!("must be finite and > 0, got {timeout_s}"),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn check_reply(name: &str, reply: WireReply, expected: usize) -> Result<Vec<f32>> {
     if reply.scores.len() != expected {
         return Err(TrainerError::Reward {
