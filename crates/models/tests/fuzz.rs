@@ -5,7 +5,8 @@
 //!
 //! `fuzz_*` run a few hundred inputs each in the normal test run; the `#[ignore]`d
 //! `fuzz_long_*` variants run 10^6 each (the safetensors loader, which builds a model per
-//! input, runs 10^5): `cargo test --release -p rlft-models --test fuzz -- --ignored fuzz`
+//! input, spreads its inputs over all cores): `cargo test --release -p rlft-models --test fuzz
+//! -- --ignored fuzz`
 //! (figures in docs/reliability.md).
 
 mod common;
@@ -23,8 +24,6 @@ use rlft_models::{
 
 const SHORT: u32 = 256;
 const LONG: u32 = 1_000_000;
-/// Each safetensors input builds and loads a (tiny) model.
-const LONG_WEIGHTS: u32 = 100_000;
 
 fn fuzz<S: Strategy>(name: &str, cases: u32, strategy: S, check: impl Fn(S::Value)) {
     let mut runner = TestRunner::new(Config {
@@ -120,13 +119,29 @@ fn load_weights(config: &ModelConfig, path: &Path, bytes: &[u8]) {
     );
 }
 
+/// Each safetensors input builds and loads a (tiny) model, so the inputs are spread over one
+/// runner per core, each with its own file and its own random seed.
 fn weights_case(cases: u32) {
-    let dir = scratch(&format!("weights-{cases}"));
     let config = ModelConfig::from_file(&fixture("qwen2").join("config.json")).unwrap();
-    let path = dir.join("model.safetensors");
-    fuzz("safetensors header", cases, weights_input(), |b| {
-        load_weights(&config, &path, &b)
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let t0 = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let config = &config;
+            let share = cases / threads + u32::from(t < cases % threads);
+            scope.spawn(move || {
+                let dir = scratch(&format!("weights-{cases}-{t}"));
+                let path = dir.join("model.safetensors");
+                fuzz("safetensors header", share, weights_input(), |b| {
+                    load_weights(config, &path, &b)
+                });
+            });
+        }
     });
+    eprintln!(
+        "fuzz safetensors header: {cases} inputs over {threads} runners, 0 panics, {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 const INDEX: &[&str] = &[
@@ -282,7 +297,7 @@ fn fuzz_safetensors_header() {
 #[test]
 #[ignore = "long fuzz run: cargo test --release -- --ignored fuzz"]
 fn fuzz_long_safetensors_header() {
-    weights_case(LONG_WEIGHTS);
+    weights_case(LONG);
 }
 
 #[test]
