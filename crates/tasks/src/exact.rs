@@ -83,29 +83,48 @@ impl ExactMatch {
     }
 }
 
+/// The verdict of a string-equality verifier: the answer found in `completion` (first source
+/// that yields one) against `gold`, both through `normalize`. An empty normalised gold matches
+/// only when `empty_gold_matches`.
+pub(crate) fn normalized_match(
+    completion: &str,
+    sources: &[AnswerSource],
+    gold: &str,
+    normalize: impl Fn(&str) -> String,
+    empty_gold_matches: bool,
+) -> Verdict {
+    let Some((_, raw)) = extract_answer(completion, sources) else {
+        return Verdict::wrong(
+            None,
+            Reason::NoAnswer {
+                looked_for: describe_sources(sources),
+            },
+        );
+    };
+    let expected = normalize(gold);
+    let found = normalize(raw);
+    if (empty_gold_matches || !expected.is_empty()) && expected == found {
+        Verdict::correct(raw)
+    } else {
+        Verdict::wrong(
+            Some(raw.to_string()),
+            Reason::Mismatch {
+                expected: clip(&expected),
+                found: clip(&found),
+            },
+        )
+    }
+}
+
 impl Verifier for ExactMatch {
     fn verify(&self, item: &TaskItem, completion: &str) -> Result<Verdict, TaskError> {
-        let Some((_, raw)) = extract_answer(completion, &self.config.sources) else {
-            return Ok(Verdict::wrong(
-                None,
-                Reason::NoAnswer {
-                    looked_for: describe_sources(&self.config.sources),
-                },
-            ));
-        };
-        let expected = self.config.normalize(&item.answer);
-        let found = self.config.normalize(raw);
-        Ok(if expected == found {
-            Verdict::correct(raw)
-        } else {
-            Verdict::wrong(
-                Some(raw.to_string()),
-                Reason::Mismatch {
-                    expected: clip(&expected),
-                    found: clip(&found),
-                },
-            )
-        })
+        Ok(normalized_match(
+            completion,
+            &self.config.sources,
+            &item.answer,
+            |t| self.config.normalize(t),
+            true,
+        ))
     }
 
     fn name(&self) -> &str {

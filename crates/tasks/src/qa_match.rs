@@ -3,10 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TaskError;
-use crate::extract::{AnswerSource, describe_sources, extract_answer};
+use crate::extract::AnswerSource;
 use crate::item::TaskItem;
-use crate::math::clip;
-use crate::verifier::{Reason, Verdict, Verifier};
+use crate::verifier::{Verdict, Verifier};
 
 /// Settings of [`QaMatch`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,27 +62,13 @@ impl QaMatch {
 
 impl Verifier for QaMatch {
     fn verify(&self, item: &TaskItem, completion: &str) -> Result<Verdict, TaskError> {
-        let Some((_, raw)) = extract_answer(completion, &self.config.sources) else {
-            return Ok(Verdict::wrong(
-                None,
-                Reason::NoAnswer {
-                    looked_for: describe_sources(&self.config.sources),
-                },
-            ));
-        };
-        let expected = normalize_qa_answer(&item.answer);
-        let found = normalize_qa_answer(raw);
-        Ok(if !expected.is_empty() && expected == found {
-            Verdict::correct(raw)
-        } else {
-            Verdict::wrong(
-                Some(raw.to_string()),
-                Reason::Mismatch {
-                    expected: clip(&expected),
-                    found: clip(&found),
-                },
-            )
-        })
+        Ok(crate::exact::normalized_match(
+            completion,
+            &self.config.sources,
+            &item.answer,
+            normalize_qa_answer,
+            false,
+        ))
     }
 
     fn name(&self) -> &str {
